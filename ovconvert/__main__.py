@@ -1,0 +1,5 @@
+import sys
+
+from ovconvert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""The `ovconvert` command line: a thin layer over the Python API, one module per subcommand.
+
+Each subcommand module has add_arguments(parser) and run(args) -> exit code; heavy imports live inside
+run() so that `ovconvert --help` answers at once. Errors become one line and a documented exit code
+(see ovconvert.errors); only a bug prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+
+from ovconvert import __version__
+from ovconvert.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, OvconvertError
+
+SUBCOMMANDS = {
+    "run": "convert recipes end to end: acquire, freeze, summarize, cut, convert, validate, report",
+    "list": "list the recipes",
+    "show": "show a recipe as loaded (with --set overrides) and its mo command",
+    "summarize": "summarize a TensorFlow model's inputs and outputs (OpenVINO's summarize_graph, and more)",
+    "freeze": "freeze a checkpoint, MetaGraph, SavedModel or Keras model into a frozen GraphDef",
+    "cut": "cut a frozen GraphDef at the given input tensors and outputs",
+    "convert": "convert a frozen GraphDef to OpenVINO IR with mo or ovc",
+    "validate": "validate a run's IR against TensorFlow again (after editing tolerances, say)",
+}
+MODULES = {"list": "listing"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ovconvert", description="TensorFlow → OpenVINO IR, validated.",
+                                     epilog="exit codes: 0 success, 1 validation failed, 2 user error, "
+                                            "3 tool failure (TensorFlow, mo, download), 70 internal error")
+    parser.add_argument("--version", action="version", version=f"ovconvert {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for name, help_text in SUBCOMMANDS.items():
+        module = importlib.import_module(f"ovconvert.cli.{MODULES.get(name, name)}")
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
+    for noisy in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return args.handler(args)
+    except OvconvertError as error:
+        print(f"ovconvert: error: {error.one_line()}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("ovconvert: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: say so, with the traceback, and ask for a report
+        traceback.print_exc()
+        print("ovconvert: internal error (a bug in ovconvert); please report it with the traceback above",
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+def add_recipe_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value for this run, e.g. --set cut.inputs=['input:0[1,160,160,3]']")
+
+
+def user_error_exit(message: str) -> int:
+    print(f"ovconvert: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR

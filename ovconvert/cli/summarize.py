@@ -1,0 +1,83 @@
+"""ovconvert summarize MODEL: OpenVINO summarize_graph's report (same text), plus --details and --json.
+
+A frozen .pb/.pbtxt is read without TensorFlow (fast); other formats are frozen first, as OpenVINO's
+tool does.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="frozen .pb/.pbtxt, inference graph with --checkpoint, .meta, SavedModel dir")
+    parser.add_argument("--text", action="store_true", help="the .pb is a text protobuf")
+    parser.add_argument("--checkpoint", help="checkpoint to freeze the inference graph or MetaGraph with")
+    parser.add_argument("--tags", default="serve", help="SavedModel tags, comma-separated (default: serve)")
+    parser.add_argument("--weights", choices=("checkpoint", "initializers"), default="checkpoint",
+                        help="'initializers': run the graph's own initialisers (a SavedModel with no weights)")
+    parser.add_argument("--details", action="store_true",
+                        help="also print op types, noisy outputs, a suggested cut and its mo command")
+    parser.add_argument("--unsupported", action="store_true",
+                        help="ask OpenVINO's TensorFlow frontend which ops it cannot convert (slower)")
+    parser.add_argument("--json", action="store_true", help="print everything as JSON")
+
+
+def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = None, tags: str = "serve",
+                      weights: str = "checkpoint", work_dir: Path | None = None):
+    """The GraphDef to summarize and the path of a frozen file holding it."""
+    from ovconvert.errors import UserError
+    from ovconvert.graph import proto
+
+    path = Path(model)
+    if not path.exists():
+        raise UserError(f"model {model} not found; check the path")
+    if path.is_file() and path.suffix in (".pb", ".pbtxt") and not checkpoint and path.name != "saved_model.pb":
+        return proto.read_graph_def(path, text=True if text else None), path
+    from ovconvert.recipes.schema import Freeze
+    from ovconvert.stages.freeze import freeze
+
+    if path.is_dir() or path.name == "saved_model.pb":
+        directory = path if path.is_dir() else path.parent
+        spec = Freeze(format="saved_model", saved_model_dir=str(directory), tags=tuple(tags.split(",")),
+                      weights=weights)
+    elif path.suffix == ".meta":
+        spec = Freeze(format="meta_graph", graph=str(path), checkpoint=checkpoint, weights=weights,
+                      outputs=_all_sinks(path))
+    else:
+        spec = Freeze(format="checkpoint", graph=str(path), checkpoint=checkpoint, weights=weights,
+                      outputs=_all_sinks(path))
+    frozen = freeze(spec, "slim", work_dir or Path(tempfile.mkdtemp(prefix="ovconvert-summarize-")))
+    return proto.read_graph_def(frozen.path), frozen.path
+
+
+def _all_sinks(path: Path) -> tuple[str, ...]:
+    """Freeze keeps what its outputs need; to summarize the whole graph, keep every sink node."""
+    from ovconvert.graph import proto
+    from ovconvert.graph.tensor_spec import split_tensor_name
+
+    if path.suffix == ".meta":
+        meta = proto.MetaGraphDef()
+        meta.ParseFromString(path.read_bytes())
+        graph = meta.graph_def
+    else:
+        graph = proto.read_graph_def(path)
+    consumed = {split_tensor_name(i)[0] for node in graph.node for i in node.input}
+    return tuple(node.name for node in graph.node if node.name not in consumed and not node.name.startswith("save"))
+
+
+def run(args) -> int:
+    from ovconvert.stages.summarize import summarize
+
+    graph, frozen_path = graph_for_summary(args.model, args.text, args.checkpoint, args.tags, args.weights)
+    summary = summarize(graph, str(frozen_path) if args.unsupported else None)
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+        return 0
+    sys.stdout.write(summary.ov_text())
+    if args.details or args.unsupported:
+        sys.stdout.write("\n" + summary.details_text(str(frozen_path)))
+    return 0

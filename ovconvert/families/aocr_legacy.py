@@ -1,0 +1,63 @@
+"""Exports of the original aocr (github emedvedev/attention-ocr, TF1), converted as OpenVINO's tutorial
+describes: cut at the preprocessed image `map/TensorArrayStack/TensorArrayGatherV3:0` [1,32,W,1], outputs
+`transpose_1` (character ids, one per decode step) and `transpose_2` (their probabilities).
+
+aocr users often train with other --max-width/--max-height/--max-prediction: the cut width W
+(ceil(max_width / max_height * 32)) and the number of decode steps then differ. The recipe leaves W as
+-1, and the cut stage reads it from the graph and logs it; the step count follows from the graph itself.
+
+Validation feeds rendered words as PNG bytes to the *whole* TensorFlow graph (its own decoding and
+resizing) and hands the tensor TensorFlow computes at the cut point to the IR, so the comparison covers
+the cut as well as the conversion; both sides' ids are decoded with aocr's charset and compared as text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ovconvert.errors import UserError
+from ovconvert.families import words
+
+# aocr's DataGen.CHARMAP: PAD, GO, EOS, then the charset.
+PAD, GO, EOS = 0, 1, 2
+DEFAULT_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+STRING_INPUT = "input_image_as_bytes:0"
+
+
+def decode(outputs, recipe) -> str:
+    """Character ids (the first output, [1, steps]) → text, stopping at EOS as aocr does."""
+    charset = recipe.validate.args.get("charset", DEFAULT_CHARSET)
+    text = []
+    for index in np.asarray(outputs[0]).reshape(-1).astype(int):
+        if index == EOS:
+            break
+        if index > EOS:
+            text.append(charset[index - 3] if index - 3 < len(charset) else "?")
+    return "".join(text)
+
+
+def validation_samples(recipe, frozen, cut) -> list:
+    import tensorflow as tf
+
+    from ovconvert.stages.validate import Sample
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(frozen.path.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    try:
+        string_input = graph.get_tensor_by_name(STRING_INPUT)
+    except KeyError:
+        raise UserError(f"the graph has no {STRING_INPUT}; is it an aocr export? (aocr_legacy recipes need one)") \
+            from None
+    batched = string_input.shape.rank == 1
+    cut_tensors = [spec.tensor_name for spec in cut.original_inputs]
+    samples = []
+    with tf.compat.v1.Session(graph=graph) as session:
+        for text in list(recipe.validate.args.get("words", words.SAMPLE_WORDS))[:recipe.validate.count]:
+            data = words.png_bytes(words.render(text))
+            feed = {STRING_INPUT: [data] if batched else data}
+            ir_inputs = session.run(cut_tensors, feed_dict=feed)
+            samples.append(Sample(text, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=text))
+    return samples

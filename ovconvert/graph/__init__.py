@@ -1,0 +1,1 @@
+"""GraphDef helpers: reading and writing GraphDefs (without importing TensorFlow), tensor specs."""

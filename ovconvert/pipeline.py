@@ -1,0 +1,215 @@
+"""The pipeline a recipe drives: acquire → freeze → summarize → cut → convert → validate → report.
+
+Each stage takes the previous stage's artifact (a path plus a small typed record) and returns its own.
+Nothing is called converted until validation has compared the IR with TensorFlow; an IR that fails
+validation is moved to `ir-rejected/` so that nothing picks it up as a good conversion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
+from ovconvert.recipes.loader import expand
+from ovconvert.recipes.schema import Recipe
+
+log = logging.getLogger("ovconvert")
+
+# The order is the data path: each stage needs the artifact of the one before it.
+STAGES = ("acquire", "freeze", "summarize", "cut", "convert", "validate", "report")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    output_dir: Path
+    cache_dir: Path
+    dry_run: bool = False
+    backend: Optional[str] = None
+
+
+@dataclass
+class RunResult:
+    recipe: str
+    status: str  # "converted", "validation failed", "dry run", "error"
+    exit_code: int
+    message: str = ""
+    report: Optional[dict] = None
+
+
+def expand_all(value: Any, values: dict[str, str]) -> Any:
+    """Replace ${download_dir}, ${convert_dir}, … in every string of a recipe (or part of one)."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: expand_all(getattr(value, f.name), values)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, tuple):
+        return tuple(expand_all(item, values) for item in value)
+    if isinstance(value, str):
+        return expand(value, **values)
+    return value
+
+
+class _Timer:
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, detail: str = ""):
+        number = STAGES.index(name) + 1
+        log.info("[%d/%d] %s%s", number, len(STAGES), name, f": {detail}" if detail else "")
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.monotonic() - started
+
+
+def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
+    if options.backend:
+        recipe = dataclasses.replace(recipe, convert=dataclasses.replace(recipe.convert, backend=options.backend))
+    if options.dry_run:
+        return _dry_run(recipe, options)
+
+    from ovconvert.stages import acquire, convert, cut, freeze, report, summarize, validate
+    from ovconvert.graph import proto
+
+    out_dir = options.output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timer = _Timer()
+    record: dict[str, Any] = {"recipe": recipe.name, "family": recipe.family, "task": recipe.task,
+                              "description": recipe.description, "status": "error", "timings": timer.timings}
+    recipe = expand_all(recipe, {"convert_dir": str(out_dir.resolve()), "cache_dir": str(options.cache_dir),
+                                 "recipe_dir": str(Path(recipe.path).resolve().parent)})
+    try:
+        with timer.stage("acquire", _source_text(recipe)):
+            acquired = acquire.acquire(recipe.source, recipe.family, options.cache_dir)
+            values = {"download_dir": str(acquired.directory), "convert_dir": str(out_dir.resolve()),
+                      "recipe_dir": str(Path(recipe.path).resolve().parent), "cache_dir": str(options.cache_dir),
+                      "source": str(acquired.file)}
+            recipe = expand_all(recipe, values)
+            freeze_spec = _frozen_graph_from_source(recipe, acquired)
+            network_dir = _fetch_network_definition(recipe, options.cache_dir, out_dir)
+        record["source"] = str(acquired.file)
+
+        with timer.stage("freeze", freeze_spec.format):
+            frozen = freeze.freeze(freeze_spec, recipe.family, out_dir, network_dir)
+        record["frozen_graph"] = {"path": str(frozen.path), "nodes": frozen.node_count}
+
+        with timer.stage("summarize"):
+            summary = summarize.summarize(proto.read_graph_def(frozen.path))
+            (out_dir / "summary.txt").write_text(summary.ov_text() + "\n" + summary.details_text(str(frozen.path)))
+            (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+            log.info("      %d input(s): %s; %d output(s)", len(summary.inputs), ", ".join(summary.inputs),
+                     len(summary.outputs))
+
+        outputs = recipe.cut.outputs or frozen.outputs
+        with timer.stage("cut", ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
+            cut_graph = cut.cut(frozen.path, recipe.cut.inputs, outputs, out_dir)
+        record["cut"] = {"inputs": [str(s) for s in cut_graph.original_inputs], "outputs": list(cut_graph.outputs)}
+
+        with timer.stage("convert", recipe.convert.backend):
+            ir = convert.convert(recipe.convert, cut_graph.path, cut_graph.inputs, cut_graph.outputs, out_dir,
+                                 recipe.convert.model_name or recipe.name)
+        record["command"] = list(ir.command)
+        record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
+
+        with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s)"):
+            result = validate.validate(recipe, frozen, cut_graph, ir)
+        record["validation"] = dataclasses.asdict(result)
+        log.info("      %s", result.summary())
+        if not result.passed:
+            rejected = out_dir / "ir-rejected"
+            shutil.rmtree(rejected, ignore_errors=True)
+            (out_dir / "ir").replace(rejected)
+            record["ir"] = {}
+            raise ValidationFailed(f"{recipe.name}: the IR disagrees with TensorFlow: {'; '.join(result.failures)}"
+                                   f" — check the recipe's mean/scale/channel order (IR kept in {rejected})")
+        record["status"] = "converted"
+        exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
+    except OvconvertError as error:
+        record["status"] = "validation failed" if isinstance(error, ValidationFailed) else "error"
+        record["error"] = error.one_line()
+        exit_code, message = error.exit_code, error.one_line()
+    finally:
+        with timer.stage("report"):
+            pass
+        from ovconvert.stages import report as report_stage
+
+        report_stage.write_report(out_dir, record)
+    return RunResult(recipe.name, record["status"], exit_code, message, record)
+
+
+def _source_text(recipe: Recipe) -> str:
+    source = recipe.source
+    return source.url or source.path or f"builder {source.builder}"
+
+
+def _frozen_graph_from_source(recipe: Recipe, acquired):
+    """Settle freeze.format `auto` from the source, and let `--source model.pb` stand in for a frozen graph
+    that normally comes out of an archive."""
+    spec = recipe.freeze
+    if spec.format == "auto":
+        source = acquired.file
+        if source.is_dir() or source.name == "saved_model.pb":
+            directory = source if source.is_dir() else source.parent
+            if not (directory / "saved_model.pb").is_file():
+                raise UserError(f"source {source} is a directory without saved_model.pb; give a SavedModel "
+                                "directory or a frozen .pb")
+            spec = dataclasses.replace(spec, format="saved_model", saved_model_dir=str(directory))
+        elif source.suffix == ".meta":
+            spec = dataclasses.replace(spec, format="meta_graph", graph=str(source))
+        elif source.suffix in (".keras", ".h5"):
+            spec = dataclasses.replace(spec, format="keras", keras_model=str(source))
+        else:
+            spec = dataclasses.replace(spec, format="frozen", graph=str(source))
+        log.info("      source %s: freezing as %s", source, spec.format)
+    if spec.format == "frozen" and spec.graph and not Path(spec.graph).exists() and acquired.file.is_file() \
+            and acquired.file.suffix in (".pb", ".pbtxt"):
+        log.info("      using %s as the frozen graph (freeze.graph %s is not there)", acquired.file, spec.graph)
+        return dataclasses.replace(spec, graph=str(acquired.file))
+    return spec
+
+
+def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) -> Optional[Path]:
+    network = recipe.freeze.network
+    if network is None or not network.definition:
+        return None
+    from ovconvert.stages.acquire import download
+
+    target = out_dir / "network"
+    for item in network.definition:
+        cached = download(item, cache_dir)
+        place = target / (item.save_as or cached.name)
+        place.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, place)
+    return target
+
+
+def _dry_run(recipe: Recipe, options: RunOptions) -> RunResult:
+    from ovconvert.graph.tensor_spec import TensorSpec, parse_tensor_spec
+    from ovconvert.stages import convert
+    from ovconvert.stages.cut import placeholder_name
+
+    out_dir = options.output_dir
+    print(f"# {recipe.name}: acquire {_source_text(recipe)}")
+    print(f"# freeze ({recipe.freeze.format}) → {out_dir / 'frozen.pb'}")
+    specs = [parse_tensor_spec(text) for text in recipe.cut.inputs]
+    inputs = tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype) for s in specs)
+    outputs = recipe.cut.outputs or recipe.freeze.outputs
+    print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → {', '.join(outputs)} → {out_dir / 'cut.pb'}")
+    recipe = expand_all(recipe, {"convert_dir": str(out_dir), "cache_dir": str(options.cache_dir)})
+    convert.convert(recipe.convert, out_dir / "cut.pb", inputs, outputs, out_dir,
+                    recipe.convert.model_name or recipe.name, dry_run=True)
+    return RunResult(recipe.name, "dry run", EXIT_OK, "")
+
+
+def check_output_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise UserError(f"-o {path}: exists and is not a directory; choose another output directory")

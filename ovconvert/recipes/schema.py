@@ -1,0 +1,141 @@
+"""The recipe schema: typed, immutable objects that the loader builds from YAML.
+
+Every field here is a recipe key; docs/recipes.md documents each one. The loader rejects keys that are
+not fields, so a typo fails loudly instead of silently changing nothing. Field metadata `doc` is what
+`ovconvert show` and the docs print; `choices` restricts a string field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+FAMILIES = ("slim", "aocr_legacy")
+TASKS = ("classification", "detection", "ocr")
+# "auto": decided by what the source is (SavedModel directory, .meta, .keras/.h5, else a frozen .pb).
+FREEZE_FORMATS = ("frozen", "checkpoint", "meta_graph", "saved_model", "keras", "auto")
+BACKENDS = ("mo", "ovc")
+METRICS = ("classification", "ocr", "tensors")
+
+
+def choice(*values: str, doc: str = ""):
+    return field(default=values[0], metadata={"choices": values, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file fetched over HTTP(S) and checked before use."""
+
+    url: str
+    sha384: Optional[str] = None
+    size: Optional[int] = None
+    # Where the file lands, relative to the download directory (defaults to the URL's file name).
+    save_as: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the model comes from: exactly one of url, path, builder."""
+
+    url: Optional[str] = None
+    size: Optional[int] = None
+    sha384: Optional[str] = None
+    # Archive members that matter; unpacking checks they exist (globs allowed).
+    members: tuple[str, ...] = ()
+    path: Optional[str] = None
+    builder: Optional[str] = None
+    builder_args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network definition to build an inference graph from, for checkpoint-only sources."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    # Python files fetched at run time when the definition is not in an installed package.
+    definition: tuple[Download, ...] = ()
+
+
+@dataclass(frozen=True)
+class Freeze:
+    format: str = choice(*FREEZE_FORMATS)
+    # Frozen GraphDef (.pb, .pbtxt), inference graph or MetaGraph (.meta) for checkpoint formats.
+    graph: Optional[str] = None
+    checkpoint: Optional[str] = None
+    network: Optional[Network] = None
+    saved_model_dir: Optional[str] = None
+    tags: tuple[str, ...] = ("serve",)
+    signature: str = "serving_default"
+    keras_model: Optional[str] = None
+    # "checkpoint": restore saved values; "initializers": run the graph's own initialisers (a source
+    # whose weight shard is missing still converts, with the weights its initialisers give).
+    weights: str = choice("checkpoint", "initializers")
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cut:
+    # Each as node:port[shape]{type}; a -1 in the shape is read from the graph's static shape.
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Convert:
+    backend: str = choice(*BACKENDS)
+    input_shape: Optional[tuple[tuple[int, ...], ...]] = None
+    mean_values: Optional[tuple[float, ...]] = None
+    scale_values: Optional[tuple[float, ...]] = None
+    scale: Optional[float] = None
+    reverse_input_channels: bool = False
+    layout: Optional[str] = None
+    compress_to_fp16: bool = False
+    transformations_config: Optional[str] = None
+    pipeline_config: Optional[str] = None
+    extra_args: tuple[str, ...] = ()
+    model_name: Optional[str] = None
+    timeout_s: int = 600
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    min_top1_agreement: Optional[float] = None
+    min_top5_overlap: Optional[float] = None
+    max_abs_diff: Optional[float] = None
+    # Largest |framework - IR| divided by the largest |framework| of that output.
+    max_rel_diff: Optional[float] = None
+    min_string_match: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Validate:
+    metric: str = choice(*METRICS)
+    # "skimage" (its sample photos), "skimage:chelsea,coffee", "words" (rendered word images), or paths.
+    images: tuple[str, ...] = ("skimage",)
+    count: int = 8
+    # The framework-side preprocessing, named by the family (e.g. slim: inception, vgg).
+    preprocessing: Optional[str] = None
+    image_size: Optional[tuple[int, int]] = None
+    # Channel order of the raw 0-255 image given to the IR.
+    ir_channel_order: str = choice("RGB", "BGR", "GRAY")
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    # Family-specific settings (e.g. the OCR charset).
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    family: str = choice(*FAMILIES)
+    task: str = choice(*TASKS)
+    description: str = ""
+    license: str = ""
+    source: Source = field(default_factory=Source)
+    freeze: Freeze = field(default_factory=Freeze)
+    cut: Cut = field(default_factory=Cut)
+    convert: Convert = field(default_factory=Convert)
+    validate: Validate = field(default_factory=Validate)
+    notes: str = ""
+    # Set by the loader, not by the YAML.
+    path: Optional[str] = field(default=None, metadata={"internal": True})

@@ -1,0 +1,150 @@
+"""Stage 5, convert: run the Model Optimizer (or ovc) on the cut graph and produce the IR.
+
+The command is built from the recipe's structured options, printed shell-quoted, and run in a
+subprocess with a timeout and with telemetry off (`CI=true`: mo 2024.6 deadlocked in its telemetry about
+once in a dozen runs here). mo writes into a scratch directory; the IR is moved into place only when mo
+succeeded, so a failed or timed-out run leaves no half-written IR behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ovconvert.errors import ToolError, UserError
+from ovconvert.graph.tensor_spec import TensorSpec
+from ovconvert.recipes.schema import Convert
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IR:
+    xml: Path
+    bin: Path
+    command: tuple[str, ...]
+    log: Path
+    seconds: float
+
+
+def _vector(values) -> str:
+    return "[" + ",".join(f"{v:g}" for v in values) + "]"
+
+
+def mo_arguments(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[str, ...],
+                 output_dir: Path, model_name: str) -> list[str]:
+    """The mo command line (without the leading `mo`) a recipe's convert section means."""
+    args = ["--input_model", str(model), "--output_dir", str(output_dir), "--model_name", model_name]
+    if inputs:
+        args += ["--input", ",".join(spec_.node for spec_ in inputs)]
+        shapes = spec.input_shape or tuple(s.shape for s in inputs if s.shape is not None)
+        if shapes:
+            args += ["--input_shape", ",".join(_vector(shape) for shape in shapes)]
+    if outputs:
+        args += ["--output", ",".join(outputs)]
+    if spec.mean_values is not None:
+        args += ["--mean_values", _vector(spec.mean_values)]
+    if spec.scale_values is not None:
+        args += ["--scale_values", _vector(spec.scale_values)]
+    if spec.scale is not None:
+        args += ["--scale", f"{spec.scale:g}"]
+    if spec.reverse_input_channels:
+        args.append("--reverse_input_channels")
+    if spec.layout:
+        args += ["--layout", spec.layout]
+    # mo compresses weights to FP16 unless told otherwise; say it either way so the command is explicit.
+    args.append(f"--compress_to_fp16={spec.compress_to_fp16}")
+    if spec.transformations_config:
+        args += ["--transformations_config", spec.transformations_config]
+    if spec.pipeline_config:
+        args += ["--tensorflow_object_detection_api_pipeline_config", spec.pipeline_config]
+    args += list(spec.extra_args)
+    return args
+
+
+def _tool_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["CI"] = "true"  # disables OpenVINO telemetry (it can deadlock mo 2024.6)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return environment
+
+
+def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[str, ...],
+            out_dir: Path, model_name: str, dry_run: bool = False) -> Optional[IR]:
+    final_dir = out_dir / "ir"
+    log_path = out_dir / f"{spec.backend}.log"
+    if spec.backend == "ovc":
+        job = ovc_job(spec, model, inputs, outputs, final_dir, model_name)
+        display = ["python", "-m", "ovconvert.stages.ovc_backend", json.dumps(job)]
+    else:
+        display = ["mo", *mo_arguments(spec, model, inputs, outputs, final_dir, model_name)]
+    print("$ " + shlex.join(display), flush=True)
+    if dry_run:
+        return None
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=out_dir))
+    try:
+        if spec.backend == "ovc":
+            job["output_dir"] = str(scratch)
+            command = [sys.executable, "-m", "ovconvert.stages.ovc_backend", json.dumps(job)]
+        else:
+            command = [sys.executable, "-m", "openvino.tools.mo",
+                       *mo_arguments(spec, model, inputs, outputs, scratch, model_name)]
+        started = time.monotonic()
+        with open(log_path, "w") as log_file:
+            try:
+                completed = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                           env=_tool_environment(), timeout=spec.timeout_s)
+            except subprocess.TimeoutExpired:
+                raise ToolError(f"{spec.backend} timed out after {spec.timeout_s} s (log: {log_path}); "
+                                "raise convert.timeout_s or check the log for a hang", _tail(log_path)) from None
+        seconds = time.monotonic() - started
+        xml, binary = scratch / f"{model_name}.xml", scratch / f"{model_name}.bin"
+        if completed.returncode != 0 or not xml.is_file():
+            raise ToolError(f"{spec.backend} failed with exit code {completed.returncode} (log: {log_path}); "
+                            "fix the recipe's convert or cut section", _error_lines(log_path))
+        final_dir.mkdir(parents=True, exist_ok=True)
+        # The .bin first: an .xml present means its weights are complete.
+        binary.replace(final_dir / binary.name)
+        xml.replace(final_dir / xml.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return IR(final_dir / xml.name, final_dir / binary.name, tuple(display), log_path, seconds)
+
+
+def ovc_job(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[str, ...],
+            output_dir: Path, model_name: str) -> dict:
+    if spec.transformations_config or spec.pipeline_config:
+        raise UserError("convert.backend ovc has no transformations/pipeline config; use backend mo for them")
+    return {
+        "model": str(model), "output_dir": str(output_dir), "model_name": model_name,
+        "inputs": [[s.node, list(s.shape) if s.shape else None] for s in inputs], "outputs": list(outputs),
+        "mean_values": spec.mean_values, "scale_values": spec.scale_values, "scale": spec.scale,
+        "reverse_input_channels": spec.reverse_input_channels, "layout": spec.layout,
+        "compress_to_fp16": spec.compress_to_fp16,
+    }
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _error_lines(path: Path) -> str:
+    """mo's `[ ERROR ]` lines if it printed any (they say what went wrong), else the log's tail."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    errors = [line for line in text.splitlines() if "[ ERROR ]" in line or "Error:" in line]
+    return "\n".join(errors[:3]) if errors else _tail(path)

@@ -1,0 +1,55 @@
+"""Stage 7, report: what a run did, as report.json (for tools) and report.md (for people)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+
+def write_report(out_dir: Path, report: dict) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path = out_dir / "report.json", out_dir / "report.md"
+    _atomic_write(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    _atomic_write(markdown_path, markdown(report))
+    return json_path, markdown_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# {report['recipe']}: {report['status']}", ""]
+    if report.get("description"):
+        lines += [report["description"], ""]
+    lines += ["| stage | seconds |", "|---|---|"]
+    lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report["timings"].items()]
+    if report.get("command"):
+        lines += ["", "Conversion command:", "", "```", shlex.join(report["command"]), "```"]
+    if report.get("ir"):
+        lines += ["", "| IR file | bytes |", "|---|---|"]
+        lines += [f"| {path} | {size} |" for path, size in report["ir"].items()]
+    validation = report.get("validation")
+    if validation:
+        lines += ["", f"## Validation ({validation['metric']}): {'passed' if validation['passed'] else 'FAILED'}", ""]
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {value:.6g} |" if isinstance(value, float) else f"| {name} | {value} |"
+                  for name, value in validation["metrics"].items()]
+        if validation["failures"]:
+            lines += ["", "Failed: " + "; ".join(validation["failures"])]
+        if validation["samples"]:
+            keys = list(validation["samples"][0])
+            lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+            lines += ["| " + " | ".join(_cell(sample[k]) for k in keys) + " |" for sample in validation["samples"]]
+    if report.get("error"):
+        lines += ["", f"Error: {report['error']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")

@@ -1,0 +1,170 @@
+"""Stage 6, validate: run TensorFlow and the IR on the same real inputs and compare them.
+
+TensorFlow runs the *frozen* graph, fed at the cut tensors, so the comparison covers the cut as well as
+the conversion. The family decides what each side gets (for images: the IR gets raw 0-255 pixels in the
+recipe's channel order, TensorFlow gets them through the family's own preprocessing), and the metric
+compares: classification (top-1 agreement, top-5 overlap, differences), ocr (decoded strings), tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ovconvert import families
+from ovconvert.errors import ToolError, UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    name: str
+    tf_feed: dict  # tensor name in the frozen graph → array (or bytes)
+    ir_feed: list  # one array per IR input, in the cut's input order
+    label: Optional[str] = None
+
+
+@dataclass
+class ValidationResult:
+    metric: str
+    passed: bool
+    metrics: dict[str, float]
+    failures: list[str] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        numbers = ", ".join(f"{k}={_fmt(v)}" for k, v in self.metrics.items())
+        return f"{'PASSED' if self.passed else 'FAILED'} ({self.metric}: {numbers})"
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def validate(recipe, frozen, cut, ir) -> ValidationResult:
+    family = families.get(recipe.family)
+    samples = family.validation_samples(recipe, frozen, cut)
+    if not samples:
+        raise UserError("validation has no inputs; set validate.images and validate.count")
+    tf_outputs = run_tensorflow(frozen.path, samples, [f"{name}:0" for name in cut.outputs])
+    ir_outputs = run_ir(ir.xml, samples, cut.outputs)
+    compare = METRICS[recipe.validate.metric]
+    return compare(recipe, family, samples, tf_outputs, ir_outputs)
+
+
+def run_tensorflow(graph_path: Path, samples: list[Sample], fetches: list[str]) -> list[list[np.ndarray]]:
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(graph_path).read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    results = []
+    with tf.compat.v1.Session(graph=graph) as session:
+        for sample in samples:
+            try:
+                results.append(session.run(fetches, feed_dict=sample.tf_feed))
+            except tf.errors.OpError as error:
+                raise ToolError(f"TensorFlow failed on validation input {sample.name}: {error.message}") from None
+    return results
+
+
+def run_ir(xml: Path, samples: list[Sample], output_names: tuple[str, ...]) -> list[list[np.ndarray]]:
+    import openvino as ov
+
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(str(xml), "CPU")
+    except RuntimeError as error:
+        raise ToolError(f"OpenVINO cannot compile the IR {xml.name}: {str(error).splitlines()[0]}") from None
+    order = [_output_index(compiled, name, index) for index, name in enumerate(output_names)]
+    request = compiled.create_infer_request()
+    results = []
+    for sample in samples:
+        request.infer(sample.ir_feed)
+        results.append([request.get_output_tensor(i).data.copy() for i in order])
+    return results
+
+
+def _output_index(compiled, name: str, fallback: int) -> int:
+    for index, output in enumerate(compiled.outputs):
+        names = output.get_names()
+        if name in names or f"{name}:0" in names:
+            return index
+    return fallback
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+
+def _differences(tf_outputs, ir_outputs) -> tuple[float, float]:
+    max_abs, max_rel = 0.0, 0.0
+    for tf_values, ir_values in zip(tf_outputs, ir_outputs):
+        for expected, actual in zip(tf_values, ir_values):
+            expected = np.asarray(expected, dtype=np.float64)
+            actual = np.asarray(actual, dtype=np.float64).reshape(expected.shape)
+            diff = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+            scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+            max_abs = max(max_abs, diff)
+            max_rel = max(max_rel, diff / scale if scale > 0 else diff)
+    return max_abs, max_rel
+
+
+def _check(result: ValidationResult, tolerance) -> ValidationResult:
+    checks = [("top1_agreement", tolerance.min_top1_agreement, "min"),
+              ("top5_overlap", tolerance.min_top5_overlap, "min"),
+              ("string_match", tolerance.min_string_match, "min"),
+              ("max_abs_diff", tolerance.max_abs_diff, "max"),
+              ("max_rel_diff", tolerance.max_rel_diff, "max")]
+    for name, limit, kind in checks:
+        if limit is None or name not in result.metrics:
+            continue
+        value = result.metrics[name]
+        if (kind == "min" and value < limit) or (kind == "max" and value > limit):
+            result.failures.append(f"{name} {_fmt(value)} {'<' if kind == 'min' else '>'} {_fmt(limit)}")
+    result.passed = not result.failures
+    return result
+
+
+def compare_classification(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+    top1, top5, details = [], [], []
+    for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
+        expected = np.asarray(tf_values[0]).reshape(-1)
+        actual = np.asarray(ir_values[0]).reshape(-1)
+        tf_top5, ir_top5 = np.argsort(-expected)[:5], np.argsort(-actual)[:5]
+        top1.append(tf_top5[0] == ir_top5[0])
+        top5.append(len(set(tf_top5) & set(ir_top5)) / 5)
+        details.append({"name": sample.name, "tf_top1": int(tf_top5[0]), "ir_top1": int(ir_top5[0]),
+                        "tf_top1_score": float(expected[tf_top5[0]]), "ir_top1_score": float(actual[ir_top5[0]])})
+    max_abs, max_rel = _differences(tf_outputs, ir_outputs)
+    metrics = {"images": len(samples), "top1_agreement": float(np.mean(top1)), "top5_overlap": float(np.mean(top5)),
+               "max_abs_diff": max_abs, "max_rel_diff": max_rel}
+    return _check(ValidationResult("classification", True, metrics, samples=details), recipe.validate.tolerance)
+
+
+def compare_ocr(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+    matches, details = [], []
+    for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
+        tf_text = family.decode(tf_values, recipe)
+        ir_text = family.decode(ir_values, recipe)
+        matches.append(tf_text == ir_text)
+        details.append({"name": sample.name, "label": sample.label, "tf_text": tf_text, "ir_text": ir_text})
+    max_abs, max_rel = _differences(tf_outputs, ir_outputs)
+    metrics = {"images": len(samples), "string_match": float(np.mean(matches)),
+               "max_abs_diff": max_abs, "max_rel_diff": max_rel}
+    return _check(ValidationResult("ocr", True, metrics, samples=details), recipe.validate.tolerance)
+
+
+def compare_tensors(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+    max_abs, max_rel = _differences(tf_outputs, ir_outputs)
+    metrics = {"inputs": len(samples), "max_abs_diff": max_abs, "max_rel_diff": max_rel}
+    return _check(ValidationResult("tensors", True, metrics), recipe.validate.tolerance)
+
+
+METRICS = {"classification": compare_classification, "ocr": compare_ocr, "tensors": compare_tensors}
