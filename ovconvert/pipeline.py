@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ovconvert import families
 from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
 from ovconvert.recipes.loader import expand
 from ovconvert.recipes.schema import Recipe
@@ -111,7 +112,11 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
 
         outputs = recipe.cut.outputs or frozen.outputs
         with timer.stage("cut", ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
-            cut_graph = cut.cut(frozen.path, recipe.cut.inputs, outputs, out_dir)
+            cut_inputs = recipe.cut.inputs
+            family = families.get(recipe.family)
+            if hasattr(family, "resolve_cut_inputs"):
+                cut_inputs = family.resolve_cut_inputs(frozen.path, cut_inputs, outputs)
+            cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir)
         record["cut"] = {"inputs": [str(s) for s in cut_graph.original_inputs], "outputs": list(cut_graph.outputs)}
 
         with timer.stage("convert", recipe.convert.backend):

@@ -61,3 +61,42 @@ def validation_samples(recipe, frozen, cut) -> list:
             ir_inputs = session.run(cut_tensors, feed_dict=feed)
             samples.append(Sample(text, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=text))
     return samples
+
+
+def resolve_cut_inputs(frozen_path, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """Fill the cut's unknown dimensions (-1) by running one word image through the graph: aocr pads its
+    images inside a while loop, so TensorFlow's static shapes do not know the width. Logs what it found."""
+    import logging
+
+    import tensorflow as tf
+
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+
+    specs = [parse_tensor_spec(text) for text in inputs]
+    if all(s.shape is not None and -1 not in s.shape for s in specs):
+        return inputs
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(frozen_path.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    string_input = graph.get_tensor_by_name(STRING_INPUT)
+    data = words.png_bytes(words.render("PROBE"))
+    feed = {STRING_INPUT: [data] if string_input.shape.rank == 1 else data}
+    with tf.compat.v1.Session(graph=graph) as session:
+        values = session.run([s.tensor_name for s in specs] + [f"{name}:0" for name in outputs], feed_dict=feed)
+    resolved = []
+    for spec, value in zip(specs, values):
+        shape = tuple(d if d != -1 else value.shape[i] for i, d in enumerate(spec.shape or value.shape))
+        resolved.append(str(spec.with_shape(shape)))
+    steps = values[len(specs)].shape[-1] if outputs else "?"
+    logging.getLogger("ovconvert").info(
+        "      aocr export: cut input %s (image width %s), %s decode steps", resolved[0], resolved_width(resolved[0]),
+        steps)
+    return tuple(resolved)
+
+
+def resolved_width(spec_text: str) -> int:
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+
+    return parse_tensor_spec(spec_text).shape[2]

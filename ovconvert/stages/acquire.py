@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import json
 import logging
 import lzma
@@ -88,8 +89,12 @@ def download(item: Download, cache_dir: Path, destination: Optional[Path] = None
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    _fetch(item.url, partial, item.size)
+    server_size = _fetch(item.url, partial, item.size)
     actual_size = partial.stat().st_size
+    if server_size is not None and actual_size < server_size:
+        # Kept: the next run resumes from here with a Range request.
+        raise ToolError(f"download of {item.url} stopped at {actual_size} of {server_size} bytes; "
+                        "run again to resume")
     if item.size is not None and actual_size != item.size:
         partial.unlink()
         raise ToolError(f"download of {item.url} has {actual_size} bytes, the recipe expects {item.size}: "
@@ -106,7 +111,8 @@ def download(item: Download, cache_dir: Path, destination: Optional[Path] = None
     return destination
 
 
-def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> None:
+def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> Optional[int]:
+    """Append the rest of url to partial; returns the file's full size as the server reports it."""
     offset = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "ovconvert"})
     if offset:
@@ -115,7 +121,7 @@ def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> None:
         response = urllib.request.urlopen(request, timeout=60)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # nothing left to fetch: the partial file is complete
-            return
+            return offset
         raise ToolError(f"download of {url} failed: HTTP {error.code} {error.reason}; check source.url") from None
     except (urllib.error.URLError, OSError) as error:
         raise ToolError(f"download of {url} failed: {getattr(error, 'reason', error)}; check the network "
@@ -124,18 +130,19 @@ def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> None:
         resumed = offset and response.status == 206
         if offset and not resumed:
             log.info("server ignored the range request; downloading %s from the start", url)
-        total = expected_size or (int(response.headers["Content-Length"]) + (offset if resumed else 0)
-                                  if response.headers.get("Content-Length") else None)
-        progress = _Progress(url, total, offset if resumed else 0)
+        length = response.headers.get("Content-Length")
+        total = int(length) + (offset if resumed else 0) if length else None
+        progress = _Progress(url, total or expected_size, offset if resumed else 0)
         try:
             with open(partial, "ab" if resumed else "wb") as out:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     progress.advance(len(chunk))
-        except (OSError, urllib.error.URLError) as error:
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
             raise ToolError(f"download of {url} was interrupted ({error}); run again to resume") from None
         finally:
             progress.done()
+    return total
 
 
 class _Progress:

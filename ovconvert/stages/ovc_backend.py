@@ -14,8 +14,9 @@ def main(job: dict) -> int:
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
-    inputs = [(name, shape) if shape else name for name, shape in job["inputs"]] or None
-    model = ov.convert_model(job["model"], input=inputs, output=job["outputs"] or None)
+    # The graph was cut in TensorFlow terms already: its placeholders and sinks are exactly the model's
+    # inputs and outputs, with static shapes, so ovc needs no names (and cannot cut anyway).
+    model = ov.convert_model(job["model"])
     wants_preprocessing = job["mean_values"] or job["scale_values"] or job["scale"] or job["reverse_input_channels"]
     if wants_preprocessing:
         ppp = PrePostProcessor(model)

@@ -24,6 +24,11 @@ CONTROL_FLOW_OPS = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCo
                     "RefEnter", "RefExit", "ControlTrigger"}
 TABLE_OPS_PREFIXES = ("LookupTable", "HashTable", "MutableHashTable", "InitializeTable")
 TENSOR_ARRAY_PREFIX = "TensorArray"
+# Ops that pick parts of a tensor: the suggested output is the tensor they pick from.
+SELECTION_OPS = {"GatherV2", "Gather", "Slice", "StridedSlice", "Identity", "Cast", "Squeeze", "Reshape"}
+# Small integer tensors that loops and maps compute about their inputs, never model results.
+LOOP_BOOKKEEPING_OPS = {"Const", "Placeholder", "Range", "Shape", "ShapeN", "Size", "Rank", "Equal", "NotEqual",
+                        "Less", "LessEqual", "Greater", "GreaterEqual", "Fill", "ZerosLike", "OnesLike"}
 # Ops that keep the meaning of a tensor while changing its layout or scale: walked through when looking
 # for where a decoded image enters the network.
 PASS_THROUGH_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "Sub", "Mul", "RealDiv",
@@ -40,6 +45,7 @@ class Summary:
     suggested_inputs: list[str] = field(default_factory=list)
     suggested_outputs: list[str] = field(default_factory=list)
     unsupported_ops: Optional[dict[str, int]] = None  # None: not checked
+    unsupported_error: Optional[str] = None  # OpenVINO's frontend failed on the graph as a whole
 
     def ov_text(self) -> str:
         """The exact text OpenVINO's summarize_graph.py prints."""
@@ -55,6 +61,9 @@ class Summary:
         if self.noisy_outputs:
             lines.append("Outputs that are not model results:")
             lines += [f"  {name}: {why}" for name, why in self.noisy_outputs.items()]
+        if self.unsupported_error:
+            lines.append("OpenVINO's TensorFlow frontend fails on this graph as a whole (cut it first): "
+                         + self.unsupported_error)
         if self.unsupported_ops is not None:
             if self.unsupported_ops:
                 lines.append("Ops OpenVINO cannot convert (cut them away):")
@@ -100,7 +109,11 @@ def summarize(graph: proto.GraphDef, check_unsupported_in: Optional[str] = None)
     summary.suggested_inputs = _suggest_inputs(nodes, inputs)
     summary.suggested_outputs = _suggest_outputs(nodes, [o for o in outputs if o not in summary.noisy_outputs])
     if check_unsupported_in is not None:
-        summary.unsupported_ops = unsupported_ops(check_unsupported_in)
+        try:
+            summary.unsupported_ops = unsupported_ops(check_unsupported_in)
+        except Exception as error:  # the frontend raises plain RuntimeErrors/Exceptions from C++
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            summary.unsupported_error = " ".join(lines[-2:])[:400]
     return summary
 
 
@@ -173,28 +186,44 @@ def _suggest_inputs(nodes, inputs) -> list[str]:
 
 def _suggest_outputs(nodes, outputs) -> list[str]:
     """Numeric outputs as they are; an output computed by string or control-flow machinery (a string
-    label looked up in a table) is traced back to the numeric tensors that feed that machinery."""
-    suggestions: list[str] = []
+    label looked up in a table, made by tf.map_fn) is traced back to where numeric data enters that
+    machinery: the value a TensorArrayScatter (the start of a map_fn) takes, or else the first numeric
+    tensor that is not loop bookkeeping (shapes, ranges, comparisons)."""
+    scattered: list[str] = []
+    fallback: list[str] = []
+    direct: list[str] = []
     for name in outputs:
         if not _is_string_or_control(nodes[name]) and _output_dtype(nodes[name]) not in ("string", "float64"):
-            suggestions.append(name)
+            direct.append(name)
             continue
         seen, queue = {name}, deque([name])
         while queue:
             current = nodes[queue.popleft()]
-            for tensor in current.input:
+            inputs = list(current.input)
+            if current.op.startswith("TensorArrayScatter") and len(inputs) > 2:
+                value = split_tensor_name(inputs[2])[0]
+                if value in nodes and not _is_string_or_control(nodes[value]):
+                    while nodes[value].op in SELECTION_OPS and nodes[value].input:
+                        upstream = split_tensor_name(nodes[value].input[0])[0]
+                        if _is_string_or_control(nodes[upstream]):
+                            break
+                        value = upstream
+                    if value not in scattered:
+                        scattered.append(value)
+                    inputs = inputs[:2]  # found where numbers enter; a nested map's value is walked on
+            for tensor in inputs:
                 producer_name, port = split_tensor_name(tensor)
                 if port < 0 or producer_name in seen or producer_name not in nodes:
                     continue
                 seen.add(producer_name)
                 producer = nodes[producer_name]
-                if producer.op in ("Const", "Placeholder") or producer.op.startswith(TABLE_OPS_PREFIXES):
+                if producer.op in LOOP_BOOKKEEPING_OPS:
                     continue
                 if _is_string_or_control(producer) or producer.op in ("StridedSlice", "Identity"):
                     queue.append(producer_name)
-                elif producer_name not in suggestions:
-                    suggestions.append(producer_name)
-    return suggestions or list(outputs)
+                elif producer_name not in fallback:
+                    fallback.append(producer_name)
+    return direct + (scattered or fallback) or list(outputs)
 
 
 def _consumer_map(nodes) -> dict[str, list[str]]:

@@ -1,0 +1,125 @@
+"""Shared test helpers: the CLI run in-process, the shared fixtures, and a loopback HTTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def fixture_path(relative: str) -> Path:
+    """A file of ../shared/fixtures, or a clean skip when this clone has no ../shared beside it."""
+    path = FIXTURES / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/fixtures/{relative} (not present in this checkout)")
+    return path
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `ovconvert ARGS…` in-process from the repository root; returns (exit code, stdout, stderr)."""
+    from ovconvert.cli import main
+
+    monkeypatch.chdir(REPO)
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def sha384(path: Path) -> str:
+    return hashlib.sha384(Path(path).read_bytes()).hexdigest()
+
+
+class LoopbackServer:
+    """Serves files from a directory on 127.0.0.1, with HTTP Range support (like a real file host) and
+    knobs to cut a transfer short or to ignore ranges."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cut_after: int | None = None  # close the connection after this many body bytes, once
+        self.ranges = True
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                path = server.root / self.path.lstrip("/")
+                server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                start = 0
+                header = self.headers.get("Range")
+                if header and server.ranges and header.startswith("bytes="):
+                    start = int(header[6:].split("-")[0])
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_after is not None:
+                    limit, server.cut_after = server.cut_after, None
+                    self.wfile.write(body[:limit])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    with LoopbackServer(root) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def no_new_files(directory: Path, allowed=()):
+    before = set(directory.rglob("*")) if directory.exists() else set()
+    yield
+    after = set(directory.rglob("*")) if directory.exists() else set()
+    added = {p for p in after - before if not any(p.match(a) for a in allowed)}
+    assert not added, f"unexpected files: {sorted(map(str, added))[:5]}"

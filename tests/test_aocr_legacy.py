@@ -1,0 +1,59 @@
+"""The legacy AOCR recipe on a real aocr (TF 1.15) export: the tutorial's cut, done in TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import fixture_path
+
+
+def test_aocr_export_converts_and_reads_the_same_as_tensorflow(cli, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    export = fixture_path("aocr-tf1.15")
+    out = tmp_path / "out"
+    code, _, err = cli("run", "recipes/aocr-legacy.yaml", "--source", export, "--set", "freeze.weights=initializers",
+                       "-o", out, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    # The width was found in the graph (the recipe says -1) and matches the tutorial's [1,32,86,1].
+    assert report["cut"]["inputs"] == ["map/TensorArrayStack/TensorArrayGatherV3:0[1,32,86,1]{f32}"]
+    assert "(image width 86), 10 decode steps" in caplog.text
+    validation = report["validation"]
+    assert validation["metrics"]["string_match"] == 1.0 and validation["metrics"]["max_abs_diff"] < 1e-4
+    assert all(s["tf_text"] == s["ir_text"] for s in validation["samples"])
+    import openvino as ov
+
+    model = ov.Core().read_model(out / "ir" / "aocr-legacy.xml")
+    assert [p.get_element_type().get_type_name() for p in model.get_parameters()] == ["f32"]
+
+
+def test_missing_weight_shard_error_names_the_way_out(cli, tmp_path):
+    code, _, err = cli("run", "recipes/aocr-legacy.yaml", "--source", fixture_path("aocr-tf1.15"),
+                       "-o", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+    assert code == 2 and "freeze.weights: initializers" in err
+
+
+def test_the_tutorials_mo_cut_alone_keeps_the_string_input(cli, tmp_path):
+    """Why the cut is done in TensorFlow: mo given the tutorial's --input/--output on the whole graph
+    keeps the string input, and that IR does not compile on CPU."""
+    frozen = tmp_path / "frozen.pb"
+    assert cli("freeze", fixture_path("aocr-tf1.15"), "-o", frozen, "--weights", "initializers")[0] == 0
+    env = dict(os.environ, CI="true", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-m", "openvino.tools.mo", "--input_model", str(frozen),
+                           "--input", "map/TensorArrayStack/TensorArrayGatherV3:0[1 32 86 1]",
+                           "--output", "transpose_1,transpose_2", "--output_dir", str(tmp_path / "ir")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout[-1500:]
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(tmp_path / "ir" / "frozen.xml")
+    assert "input_image_as_bytes" in [p.get_friendly_name() for p in model.get_parameters()]
+    with pytest.raises(RuntimeError):
+        core.compile_model(model, "CPU")

@@ -1,0 +1,86 @@
+"""summarize: the same report as OpenVINO's summarize_graph.py, and the diagnostics it lacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, fixture_path
+
+
+def reference_summary(model) -> str:
+    """OpenVINO's own summarize_graph.py, run as its users run it."""
+    env = dict(os.environ, CI="true", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-m", "openvino.tools.mo.utils.summarize_graph", "--input_model",
+                           str(model)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def aocr_frozen(tmp_path_factory):
+    from ovconvert.cli import main
+
+    saved_model = fixture_path("aocr-tf1.15")
+    target = tmp_path_factory.mktemp("aocr") / "frozen.pb"
+    assert main(["freeze", str(saved_model), "-o", str(target), "--weights", "initializers"]) == 0
+    return target
+
+
+@pytest.mark.parametrize("relative", ["slim/mobilenet_v1_0.25_128_frozen.pb",
+                                      "odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb"])
+def test_same_text_as_openvino(cli, relative):
+    model = fixture_path(relative)
+    code, out, _ = cli("summarize", model)
+    assert code == 0
+    assert out == reference_summary(model)
+
+
+def test_same_text_as_openvino_on_aocr(cli, aocr_frozen):
+    code, out, _ = cli("summarize", aocr_frozen)
+    assert out == reference_summary(aocr_frozen)
+
+
+def test_aocr_noise_is_explained_and_the_tutorial_cut_suggested(cli, aocr_frozen):
+    code, out, _ = cli("summarize", aocr_frozen, "--json")
+    summary = json.loads(out)
+    assert "cond/switch_t" in summary["outputs"] and "cond/switch_t" in summary["noisy_outputs"]
+    inserts = [name for name in summary["noisy_outputs"] if "LookupTableInsert" in name]
+    assert inserts and "hash-table" in summary["noisy_outputs"][inserts[0]]
+    assert summary["suggested_inputs"] == ["map/TensorArrayStack/TensorArrayGatherV3:0"]
+    assert summary["suggested_outputs"] == ["transpose_1", "transpose_2"]
+    assert summary["op_histogram"]["Conv2D"] >= 7
+
+
+def test_unsupported_ops_asks_openvino(cli, aocr_frozen):
+    code, out, _ = cli("summarize", fixture_path("slim/mobilenet_v1_0.25_128_frozen.pb"), "--unsupported", "--json")
+    assert code == 0 and json.loads(out)["unsupported_ops"] == {}
+    # The string side of the aocr graph (string TensorArrays) makes OpenVINO's frontend fail outright;
+    # summarize reports the frontend's own words instead of crashing.
+    code, out, _ = cli("summarize", aocr_frozen, "--unsupported", "--json")
+    summary = json.loads(out)
+    assert code == 0 and "string" in (summary["unsupported_error"] or "") + str(summary["unsupported_ops"])
+
+
+def test_drop_in_script_has_openvinos_flags(aocr_frozen):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    script = REPO / ".venv" / "bin" / "summarize_graph"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ovconvert.cli.summarize_graph"]
+    done = subprocess.run(command + ["--input_model", str(aocr_frozen)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout == reference_summary(aocr_frozen)
+
+
+def test_saved_model_with_missing_weights_is_summarized_with_initializers(cli):
+    code, out, _ = cli("summarize", fixture_path("aocr-tf1.15"), "--weights", "initializers")
+    assert code == 0 and "Name: input_image_as_bytes, type: string, shape: <unknown>" in out
+
+
+def test_corrupt_pb_is_a_user_error(cli, tmp_path):
+    bad = tmp_path / "model.pb"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    code, _, err = cli("summarize", bad)
+    assert code == 2 and "not a valid binary TensorFlow GraphDef" in err and len(err.strip().splitlines()) == 1
