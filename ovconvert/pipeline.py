@@ -197,18 +197,21 @@ def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) ->
     return target
 
 
-def _dry_run(recipe: Recipe, options: RunOptions) -> RunResult:
+def _dry_run(recipe: Recipe, options: RunOptions, comments: bool = True) -> RunResult:
     from ovconvert.graph.tensor_spec import TensorSpec, parse_tensor_spec
     from ovconvert.stages import convert
     from ovconvert.stages.cut import placeholder_name
 
     out_dir = options.output_dir
-    print(f"# {recipe.name}: acquire {_source_text(recipe)}")
-    print(f"# freeze ({recipe.freeze.format}) → {out_dir / 'frozen.pb'}")
+    if comments:
+        print(f"# {recipe.name}: acquire {_source_text(recipe)}")
+    if comments:
+        print(f"# freeze ({recipe.freeze.format}) → {out_dir / 'frozen.pb'}")
     specs = [parse_tensor_spec(text) for text in recipe.cut.inputs]
     inputs = tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype) for s in specs)
     outputs = recipe.cut.outputs or recipe.freeze.outputs
-    print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → {', '.join(outputs)} → {out_dir / 'cut.pb'}")
+    if comments:
+        print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → {', '.join(outputs)} → {out_dir / 'cut.pb'}")
     recipe = expand_all(recipe, {"convert_dir": str(out_dir), "cache_dir": str(options.cache_dir)})
     convert.convert(recipe.convert, out_dir / "cut.pb", inputs, outputs, out_dir,
                     recipe.convert.model_name or recipe.name, dry_run=True)

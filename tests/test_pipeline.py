@@ -58,7 +58,7 @@ def test_cut_then_mo_matches_tensorflow(small_graph, tmp_path):
     compiled = ov.Core().compile_model(str(ir.xml), "CPU")
     assert [p.get_friendly_name() for p in ov.Core().read_model(ir.xml).get_parameters()] == ["scaled"]
     x = np.random.default_rng(1).normal(size=(1, 16, 16, 3)).astype(np.float32)
-    expected = _run_tf(small_graph, {"scaled:0": x}, "pooled:0")
+    expected = _run_tf(small_graph, {"raw:0": x / 2.0 + 3.0}, "pooled:0")  # so that scaled == x
     np.testing.assert_allclose(compiled([x])[0], expected, rtol=1e-5, atol=1e-5)
 
 

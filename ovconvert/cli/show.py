@@ -24,7 +24,8 @@ def run(args) -> int:
     recipe = load_recipe(args.recipe, tuple(args.overrides))
     if not args.mo_command:
         print(json.dumps(_plain(dataclasses.asdict(recipe)), indent=2))
-    _dry_run(recipe, RunOptions(args.output_dir / recipe.name, default_cache_dir(), dry_run=True))
+    _dry_run(recipe, RunOptions(args.output_dir / recipe.name, default_cache_dir(), dry_run=True),
+             comments=not args.mo_command)
     return 0
 
 
