@@ -195,6 +195,31 @@ def _rescale_for_signal(session, seed: int) -> None:
         else:
             continue
         variable.load(value.astype(np.float32), session)
+    _calibrate_batch_norm(session, rng)
+
+
+def _calibrate_batch_norm(session, rng) -> None:
+    """Set each batch norm's moving mean/variance, in graph order, to the statistics its input really
+    has on a batch of noise images. Without this, deep residual networks (ResNet, 50+ layers) grow their
+    activations layer after layer until the softmax saturates to one class for every image."""
+    import tensorflow as tf
+
+    graph = session.graph
+    variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    images = graph.get_tensor_by_name("input:0")
+    size = images.shape.as_list()[1]
+    batch = rng.uniform(-1.0, 1.0, (2, size, size, 3)).astype(np.float32)
+    for op in graph.get_operations():
+        if not op.type.startswith("FusedBatchNorm"):
+            continue
+        scope = op.name.rsplit("/", 1)[0]
+        mean_var, variance_var = variables.get(f"{scope}/moving_mean"), variables.get(f"{scope}/moving_variance")
+        if mean_var is None or variance_var is None:
+            continue
+        values = session.run(op.inputs[0], {images: batch})
+        axes = tuple(range(values.ndim - 1))
+        mean_var.load(values.mean(axis=axes).astype(np.float32), session)
+        variance_var.load(values.var(axis=axes).astype(np.float32) + 1e-3, session)
 
 
 SOURCE_BUILDERS = {"untrained_archive": build_untrained_archive}
