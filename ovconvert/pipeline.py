@@ -143,11 +143,10 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         record["error"] = error.one_line()
         exit_code, message = error.exit_code, error.one_line()
     finally:
-        with timer.stage("report"):
-            pass
         from ovconvert.stages import report as report_stage
 
-        report_stage.write_report(out_dir, record)
+        with timer.stage("report"):
+            report_stage.write_report(out_dir, record)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ovconvert.errors import UserError
 from ovconvert.families import words
+from ovconvert.graph.tf_graph import import_graph
 
 # aocr's DataGen.CHARMAP: PAD, GO, EOS, then the charset.
 PAD, GO, EOS = 0, 1, 2
@@ -41,11 +42,7 @@ def validation_samples(recipe, frozen, cut) -> list:
 
     from ovconvert.stages.validate import Sample
 
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(frozen.path.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    graph = import_graph(frozen.path)
     try:
         string_input = graph.get_tensor_by_name(STRING_INPUT)
     except KeyError:
@@ -75,11 +72,7 @@ def resolve_cut_inputs(frozen_path, inputs: tuple[str, ...], outputs: tuple[str,
     specs = [parse_tensor_spec(text) for text in inputs]
     if all(s.shape is not None and -1 not in s.shape for s in specs):
         return inputs
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(frozen_path.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    graph = import_graph(frozen_path)
     string_input = graph.get_tensor_by_name(STRING_INPUT)
     data = words.png_bytes(words.render("PROBE"))
     feed = {STRING_INPUT: [data] if string_input.shape.rank == 1 else data}

@@ -112,13 +112,9 @@ def _complete_specs(graph, specs: list[TensorSpec], frozen_path: Path) -> list[T
     """Fill unknown dimensions (-1) and types from TensorFlow's static shape inference, and say so."""
     if all(s.shape is not None and -1 not in s.shape and s.dtype is not None for s in specs):
         return specs
-    import tensorflow as tf
+    from ovconvert.graph.tf_graph import import_graph
 
-    tf_graph = tf.Graph()
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(graph.SerializeToString())
-    with tf_graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    tf_graph = import_graph(graph)
     completed = []
     for spec in specs:
         try:

@@ -14,6 +14,7 @@ from typing import Optional
 
 from ovconvert.errors import ToolError, UserError
 from ovconvert.graph import proto
+from ovconvert.graph.tf_graph import import_graph
 from ovconvert.recipes.schema import Freeze
 
 log = logging.getLogger(__name__)
@@ -116,16 +117,14 @@ def _restore_or_initialize(session, graph, spec: Freeze) -> None:
 def _freeze_checkpoint(spec: Freeze, family: str, network_dir: Optional[Path]):
     import tensorflow as tf
 
-    graph = tf.Graph()
-    with graph.as_default():
-        if spec.network is not None:
-            from ovconvert import families
+    if spec.network is not None:
+        from ovconvert import families
 
+        graph = tf.Graph()
+        with graph.as_default():
             families.get(family).build_network(spec.network, network_dir)
-        else:
-            graph_def = tf.compat.v1.GraphDef()
-            graph_def.ParseFromString(proto.read_graph_def(spec.graph).SerializeToString())
-            tf.compat.v1.import_graph_def(graph_def, name="")
+    else:
+        graph = import_graph(proto.read_graph_def(spec.graph))
     with tf.compat.v1.Session(graph=graph) as session:
         _restore_or_initialize(session, graph, spec)
         return _session_freeze(session, graph, spec.outputs), spec.outputs

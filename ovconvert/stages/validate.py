@@ -17,6 +17,7 @@ import numpy as np
 
 from ovconvert import families
 from ovconvert.errors import ToolError, UserError
+from ovconvert.graph.tf_graph import import_graph
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,7 @@ def validate(recipe, frozen, cut, ir) -> ValidationResult:
 def run_tensorflow(graph_path: Path, samples: list[Sample], fetches: list[str]) -> list[list[np.ndarray]]:
     import tensorflow as tf
 
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(Path(graph_path).read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    graph = import_graph(graph_path)
     results = []
     with tf.compat.v1.Session(graph=graph) as session:
         for sample in samples:
