@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ def expand_all(value: Any, values: dict[str, str]) -> Any:
                                              for f in dataclasses.fields(value) if f.init})
     if isinstance(value, tuple):
         return tuple(expand_all(item, values) for item in value)
+    if isinstance(value, Mapping):  # validate.args, builder_args: expand their string values too
+        return type(value)({key: expand_all(item, values) for key, item in value.items()})
     if isinstance(value, str):
         return expand(value, **values)
     return value

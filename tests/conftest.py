@@ -123,3 +123,28 @@ def no_new_files(directory: Path, allowed=()):
     after = set(directory.rglob("*")) if directory.exists() else set()
     added = {p for p in after - before if not any(p.match(a) for a in allowed)}
     assert not added, f"unexpected files: {sorted(map(str, added))[:5]}"
+
+
+# ---------------------------------------------------------------------------------------------- aocr
+
+TINY_MODEL_FLAGS = ("--cnn-scale", "0.125", "--attn-num-hidden", "16", "--attn-num-layers", "1",
+                    "--max-prediction", "4", "--batch-size", "8")
+
+
+def aocr_cli(*args: str) -> int:
+    from ovconvert.cli import main
+
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def tiny_aocr(tmp_path_factory):
+    """A tiny aocr model trained for a few steps on 64 synthetic DejaVu words: (TFRecords, model dir).
+    Too small to read well; big enough to exercise every path (export, test, predict, convert)."""
+    root = tmp_path_factory.mktemp("tiny-aocr")
+    records = root / "words.tfrecords"
+    assert aocr_cli("aocr", "synth", "64", records, "--all-fonts", "--fonts", "DejaVu*", "--max-prediction", "4",
+                    "--seed", "5", "--log-path", "") == 0
+    assert aocr_cli("aocr", "train", records, "--model-dir", root / "model", "--num-steps", "4",
+                    "--steps-per-checkpoint", "2", "--optimizer", "adam", "--log-path", "", *TINY_MODEL_FLAGS) == 0
+    return records, root / "model"

@@ -264,7 +264,10 @@ def build(source: Source, family: str, cache_dir: Path) -> Path:
     if builder is None:
         known = ", ".join(families.get(family).SOURCE_BUILDERS) or "none"
         raise UserError(f"source.builder: unknown builder {source.builder!r} for family {family} (known: {known})")
-    key = hashlib.sha256(json.dumps([family, source.builder, dict(source.builder_args)], sort_keys=True)
+    # A family whose built source depends on files (a checkpoint) adds their fingerprint to the key.
+    fingerprint = getattr(families.get(family), "source_fingerprint", lambda builder, args: "")
+    key = hashlib.sha256(json.dumps([family, source.builder, dict(source.builder_args),
+                                     fingerprint(source.builder, dict(source.builder_args))], sort_keys=True)
                          .encode()).hexdigest()[:24]
     target = cache_dir / "built" / key
     marker = target / "BUILT"

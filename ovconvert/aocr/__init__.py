@@ -1,0 +1,7 @@
+"""A TensorFlow 2 re-implementation of aocr (github emedvedev/attention-ocr): an attention-OCR model,
+its trainer, evaluator, exporter and a synthetic word-image generator, with aocr's command line.
+
+Modules by role: config (what is saved with a checkpoint), charset, data (annotation files, TFRecords,
+the tf.data pipeline), model (CNN + BiLSTM encoder + attention decoder), train, evaluate (test and
+predict), export (SavedModel and frozen graph), visualize, synth (word images), fonts.
+"""

@@ -1,0 +1,278 @@
+"""Training data: aocr's annotation files and TFRecords, the image preprocessing shared by training
+and export, and the tf.data input pipeline.
+
+TFRecords hold `tf.train.Example`s with `image` (the encoded file's bytes), `label` (UTF-8 bytes) and an
+optional `comment`, exactly as aocr writes them, so aocr-made files train and test as they are.
+
+Bad records are found once, before the first step, by `scan()`: a corrupt image, a label longer than
+--max-prediction or with characters outside the charset is reported with its record number and left
+out, so training never stops on an assertion midway (aocr #49, #61, #150, #151).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+
+from ovconvert.aocr.charset import EOS, PAD, SPECIAL_TOKENS
+from ovconvert.aocr.config import IMAGE_HEIGHT, ModelConfig
+from ovconvert.errors import UserError
+
+log = logging.getLogger("ovconvert.aocr")
+
+FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "comment": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+def preprocess(encoded_image, config: ModelConfig):
+    """Encoded image bytes → float32 [32, image_width, channels], the model's input.
+
+    Resized to height 32 keeping the aspect ratio; an image wider than the model's width is shrunk to
+    fit rather than dropped (aocr drops it); standardized per image, then padded with zeros (the mean)
+    on the right.
+    """
+    image = tf.io.decode_image(encoded_image, channels=3, expand_animations=False)
+    image = tf.cast(image, tf.float32)
+    if config.channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    shape = tf.shape(image)
+    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    new_width = tf.cast(tf.round(width * IMAGE_HEIGHT / height), tf.int32)
+    new_width = tf.clip_by_value(new_width, 1, config.image_width)
+    image = tf.image.resize(image, [IMAGE_HEIGHT, new_width], antialias=True)
+    mean, variance = tf.nn.moments(image, axes=[0, 1, 2])
+    image = (image - mean) / tf.maximum(tf.sqrt(variance), 1.0)
+    image = tf.pad(image, [[0, 0], [0, config.image_width - new_width], [0, 0]])
+    return tf.ensure_shape(image, [IMAGE_HEIGHT, config.image_width, config.channels])
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+def normalize_label(label: str, config: ModelConfig) -> str:
+    return label.upper() if config.force_uppercase else label
+
+
+def label_problem(label: str, config: ModelConfig) -> str | None:
+    """Why a label cannot be trained on, or None."""
+    label = normalize_label(label, config)
+    if not label:
+        return "empty label"
+    if len(label) > config.max_prediction:
+        return f"longer than --max-prediction {config.max_prediction}"
+    unknown = config.charset_object.unknown_characters(label)
+    if unknown:
+        return f"characters outside the charset: {unknown!r}"
+    return None
+
+
+class LabelEncoder:
+    """UTF-8 label bytes → target ids [decode_steps]: characters, EOS, then PAD; in TensorFlow."""
+
+    def __init__(self, config: ModelConfig):
+        self.config = config
+        characters = list(config.charset)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(characters, tf.range(SPECIAL_TOKENS, SPECIAL_TOKENS + len(characters),
+                                                                     dtype=tf.int32)),
+            default_value=-1)
+
+    def __call__(self, label):
+        if self.config.force_uppercase:
+            label = tf.strings.upper(label, encoding="utf-8")
+        ids = self.table.lookup(tf.strings.unicode_split(label, "UTF-8"))
+        ids = tf.concat([ids, [EOS]], axis=0)
+        padding = tf.maximum(self.config.decode_steps - tf.shape(ids)[0], 0)
+        ids = tf.pad(ids, [[0, padding]], constant_values=PAD)[:self.config.decode_steps]
+        return tf.ensure_shape(ids, [self.config.decode_steps])
+
+
+# ---------------------------------------------------------------------------------------------- scan
+
+@dataclass
+class ScanReport:
+    total: int = 0
+    usable: list = field(default_factory=list)  # one bool per record
+    problems: dict = field(default_factory=dict)  # reason → record numbers
+    corrupt: list = field(default_factory=list)  # (record number, comment)
+
+    @property
+    def skipped(self) -> int:
+        return self.usable.count(False)
+
+    def log(self, what: str) -> None:
+        log.info("%s: %d records, %d usable", what, self.total, self.total - self.skipped)
+        for reason, numbers in sorted(self.problems.items()):
+            shown = ", ".join(str(n) for n in numbers[:10]) + (", …" if len(numbers) > 10 else "")
+            log.warning("  %d labels left out (%s): records %s", len(numbers), reason, shown)
+        for number, comment in self.corrupt[:20]:
+            log.warning("  unreadable image left out: record %d%s", number, f" ({comment})" if comment else "")
+        if len(self.corrupt) > 20:
+            log.warning("  … and %d more unreadable images", len(self.corrupt) - 20)
+
+
+def image_is_readable(data: bytes) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return image.width > 0 and image.height > 0
+    except Exception:  # PIL raises many types for bad data; all mean "unreadable"
+        return False
+
+
+def parse_record(record: bytes) -> tuple[bytes, str, str]:
+    """(image bytes, label, comment) of one serialized Example, in plain Python (fast for one record)."""
+    features = tf.train.Example.FromString(record).features.feature
+
+    def first(key: str) -> bytes:
+        values = features[key].bytes_list.value if key in features else []
+        return values[0] if values else b""
+
+    return first("image"), first("label").decode("utf-8", errors="replace"), \
+        first("comment").decode("utf-8", errors="replace")
+
+
+def scan(paths: list[str], config: ModelConfig) -> ScanReport:
+    """Check every record once (labels and images); see the module docstring."""
+    report = ScanReport()
+    problems: dict[str, list] = {}
+    for number, record in enumerate(tf.data.TFRecordDataset(paths).as_numpy_iterator(), start=1):
+        image, label, comment = parse_record(record)
+        reason = label_problem(label, config)
+        readable = image_is_readable(image)
+        if reason:
+            problems.setdefault(reason if not reason.startswith("characters") else "characters outside the charset",
+                                []).append(number)
+        if not readable:
+            report.corrupt.append((number, comment))
+        report.usable.append(reason is None and readable)
+    report.total = len(report.usable)
+    report.problems = problems
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- tf.data
+
+def tfrecord_paths(pattern: str | list[str]) -> list[str]:
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    paths = []
+    for item in patterns:
+        matched = sorted(tf.io.gfile.glob(item))
+        if not matched:
+            raise UserError(f"{item}: no such TFRecord file; build one with `ovconvert aocr dataset` or "
+                            "`ovconvert aocr synth`")
+        paths.extend(matched)
+    return paths
+
+
+def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, batch_size: int,
+            shuffle: bool = False, repeat: int | None = 1, drop_remainder: bool = False,
+            with_records: bool = False) -> tf.data.Dataset:
+    """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers.
+    Records marked unusable by the scan are left out; all the work is TensorFlow ops (no Python per image).
+    """
+    encode_label = LabelEncoder(config)
+    records = tf.data.TFRecordDataset(paths).enumerate(start=1)
+    if usable is not None:
+        mask = tf.constant([False] + list(usable))
+        records = records.filter(lambda number, record: tf.gather(mask, number))
+    if shuffle:
+        records = records.shuffle(10_000, reshuffle_each_iteration=True)
+    if repeat != 1:
+        records = records.repeat(repeat)
+
+    def parse(number, record):
+        example = tf.io.parse_single_example(record, FEATURES)
+        image = preprocess(example["image"], config)
+        targets = encode_label(example["label"])
+        if with_records:
+            return image, targets, example["label"], number
+        return image, targets
+
+    batches = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    # A guard for what the scan cannot see (a file changed after the scan): skip, never stop training.
+    batches = batches.ignore_errors(log_warning=True)
+    return batches.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def example_bytes(image: bytes, label: str, comment: str = "") -> bytes:
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode("utf-8")])),
+    }
+    if comment:
+        feature["comment"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[comment.encode("utf-8")]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+class AtomicRecordWriter:
+    """A TFRecord writer that leaves nothing behind unless closed normally: records go to
+    `OUT.partial`, renamed to OUT at the end."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.partial = path + ".partial"
+        self.writer = tf.io.TFRecordWriter(self.partial)
+        self.count = 0
+
+    def write(self, record: bytes) -> None:
+        self.writer.write(record)
+        self.count += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        self.writer.close()
+        if kind is None:
+            tf.io.gfile.rename(self.partial, self.path, overwrite=True)
+        else:
+            tf.io.gfile.remove(self.partial)
+        return False
+
+
+def read_annotations(path: str) -> list[tuple[int, str, str]]:
+    """aocr's annotation file: `image-path label` per line, split at the first whitespace (labels may
+    contain spaces). Relative image paths are relative to the annotation file. Returns (line, path, label)."""
+    import posixpath
+
+    if not tf.io.gfile.exists(path):
+        raise UserError(f"{path}: no such annotation file")
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    base = posixpath.dirname(path)
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        parts = line.strip().split(None, 1)
+        if len(parts) != 2 or not parts[1].strip():
+            raise UserError(f"{path}:{number}: expected 'IMAGE-PATH LABEL', got {line.strip()!r}")
+        image_path, label = parts[0], parts[1].strip()
+        if not (image_path.startswith("/") or "://" in image_path):
+            image_path = posixpath.join(base, image_path) if base else image_path
+        entries.append((number, image_path, label))
+    if not entries:
+        raise UserError(f"{path}: the annotation file is empty; add lines 'IMAGE-PATH LABEL'")
+    return entries
+
+
+def label_statistics(labels: list[str]) -> Counter:
+    return Counter(len(label) for label in labels)

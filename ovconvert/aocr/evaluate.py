@@ -1,0 +1,111 @@
+"""`ovconvert aocr test` and `predict`: read images with a trained model and score the readings.
+
+Word accuracy counts exact readings; character accuracy is 1 − edit distance / label length (aocr's
+default scoring; `--no-distance` reports word accuracy only, as aocr does).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from ovconvert.aocr import data, inference
+
+log = logging.getLogger("ovconvert.aocr")
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+@dataclass
+class Reading:
+    record: int
+    truth: str
+    text: str
+    probability: float
+    char_probabilities: list
+    attention: np.ndarray | None = None  # [steps, T]
+    image: np.ndarray | None = None  # the preprocessed image [32, W, C]
+
+    @property
+    def correct(self) -> bool:
+        return self.text == self.truth
+
+
+@dataclass
+class Score:
+    readings: list = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.readings)
+
+    @property
+    def word_accuracy(self) -> float:
+        return sum(r.correct for r in self.readings) / max(self.count, 1)
+
+    @property
+    def char_accuracy(self) -> float:
+        errors = sum(edit_distance(r.text, r.truth) for r in self.readings)
+        return max(0.0, 1 - errors / max(sum(len(r.truth) for r in self.readings), 1))
+
+    def as_dict(self) -> dict:
+        return {"images": self.count, "word_accuracy": round(self.word_accuracy, 4),
+                "char_accuracy": round(self.char_accuracy, 4)}
+
+
+def read_batches(trained, batches, keep_details: bool = False):
+    """Yield Readings for batches of (images, targets, labels, record numbers)."""
+    config = trained.config
+
+    @tf.function
+    def run(images):
+        ids, step_probabilities, attention = inference.step_outputs(trained.model, images)
+        text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
+        return text, probability, char_probabilities, attention
+
+    for images, _, labels, numbers in batches:
+        text, probability, char_probabilities, attention = run(images)
+        for i in range(int(tf.shape(images)[0])):
+            truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), config)
+            reading = Reading(int(numbers[i]), truth, text[i].numpy().decode("utf-8"), float(probability[i]),
+                              [float(p) for p in char_probabilities[i].numpy() if p > 0])
+            if keep_details:
+                reading.attention = attention[i].numpy()
+                reading.image = images[i].numpy()
+            yield reading
+
+
+def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = False, limit: int | None = None,
+         log_every: int = 0) -> Score:
+    report = data.scan(paths, trained.config)
+    report.log(", ".join(paths))
+    batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True)
+    score = Score()
+    for reading in read_batches(trained, batches, keep_details):
+        score.readings.append(reading)
+        if log_every and score.count % log_every == 0:
+            log.info("%d images: word accuracy %.4f, char accuracy %.4f", score.count, score.word_accuracy,
+                     score.char_accuracy)
+        if limit and score.count >= limit:
+            break
+    return score
+
+
+def predict(trained, encoded_images: list[bytes]):
+    """(text, probability) for each encoded image."""
+    from ovconvert.aocr.export import Reader
+
+    reader = Reader(trained.model, trained.config)
+    outputs = reader.read(tf.constant(encoded_images))
+    return [(t.decode("utf-8"), float(p)) for t, p in zip(outputs["output"].numpy(), outputs["probability"].numpy())]

@@ -1,0 +1,117 @@
+"""`ovconvert aocr export`: a SavedModel for TensorFlow Serving, or a frozen graph for OpenVINO.
+
+Both take encoded image bytes (`input`, a string scalar or batch) and do the whole job in the graph:
+decode and preprocess each image, run the network, decode the text. The frozen graph names its cut
+points for OpenVINO:
+
+    input                [N] string          encoded image files
+    preprocessed_image   [N,32,W,C] float    ← cut here: the IR's input
+    step_ids             [N,S] int32         ← the IR's outputs: the character id at each decode step
+    step_probabilities   [N,S] float         ←   and its probability
+    output / probability / char_probabilities   the text, as the SavedModel signature returns it
+
+The SavedModel goes into a numbered version directory (EXPORT_DIR/1/, the next number if one exists),
+which TensorFlow Serving loads as it is. Everything is written to a temporary directory first and
+renamed into place, so a failed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+
+import tensorflow as tf
+
+from ovconvert.aocr import config as config_io
+from ovconvert.aocr import data, inference
+from ovconvert.aocr.config import IMAGE_HEIGHT
+
+log = logging.getLogger("ovconvert.aocr")
+
+FROZEN_GRAPH = "frozen_graph.pb"
+CUT_INPUT = "preprocessed_image"
+CUT_OUTPUTS = ("step_ids", "step_probabilities")
+
+
+class Reader(tf.Module):
+    """The serving function: image bytes → text, probability, per-character probabilities."""
+
+    def __init__(self, model, config):
+        super().__init__()
+        self.model = model
+        self.config = config
+
+    def read(self, images):
+        config = self.config
+        flat = tf.reshape(images, [-1])
+        pixels = tf.map_fn(lambda encoded: data.preprocess(encoded, config), flat,
+                           fn_output_signature=tf.TensorSpec([IMAGE_HEIGHT, config.image_width, config.channels],
+                                                             tf.float32))
+        pixels = tf.identity(pixels, name=CUT_INPUT)
+        ids, step_probabilities, _ = inference.step_outputs(self.model, pixels)
+        ids = tf.identity(ids, name=CUT_OUTPUTS[0])
+        step_probabilities = tf.identity(step_probabilities, name=CUT_OUTPUTS[1])
+        text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
+        shape = tf.shape(images)
+        return {
+            "output": tf.identity(tf.reshape(text, shape), name="output"),
+            "probability": tf.identity(tf.reshape(probability, shape), name="probability"),
+            "char_probabilities": tf.identity(
+                tf.reshape(char_probabilities, tf.concat([shape, [config.decode_steps]], 0)), name="char_probabilities"),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="input")])
+    def serve(self, input):  # noqa: A002 — the signature's input is called `input`, as in aocr
+        return self.read(input)
+
+
+def _next_version(export_dir: str) -> int:
+    versions = [int(name.rstrip("/")) for name in (tf.io.gfile.listdir(export_dir) if tf.io.gfile.isdir(export_dir)
+                                                    else []) if name.rstrip("/").isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _publish(staging: str, target: str) -> None:
+    if tf.io.gfile.exists(target):
+        tf.io.gfile.rmtree(target)
+    tf.io.gfile.rename(staging, target)
+
+
+def export_saved_model(trained, export_dir: str, version: int | None = None) -> str:
+    version = version or _next_version(export_dir)
+    target = posixpath.join(export_dir, str(version))
+    staging = posixpath.join(export_dir, f".{version}.partial")
+    tf.io.gfile.makedirs(export_dir)
+    reader = Reader(trained.model, trained.config)
+    try:
+        tf.saved_model.save(reader, staging, signatures={"serving_default": reader.serve.get_concrete_function()})
+        config_io.save(trained.config, posixpath.join(staging, "assets.extra"))
+        _publish(staging, target)
+    finally:
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+    log.info("SavedModel (tag serve, signature serving_default) written to %s", target)
+    return target
+
+
+def frozen_graph_def(trained) -> tf.compat.v1.GraphDef:
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    reader = Reader(trained.model, trained.config)
+    function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
+    frozen = convert_variables_to_constants_v2(function)
+    return frozen.graph.as_graph_def()
+
+
+def export_frozen_graph(trained, export_dir: str) -> str:
+    """EXPORT_DIR/frozen_graph.pb and, beside it, config.json (the charset decodes `step_ids`)."""
+    tf.io.gfile.makedirs(export_dir)
+    graph_def = frozen_graph_def(trained)
+    target = posixpath.join(export_dir, FROZEN_GRAPH)
+    with tf.io.gfile.GFile(target + ".partial", "wb") as handle:
+        handle.write(graph_def.SerializeToString())
+    tf.io.gfile.rename(target + ".partial", target, overwrite=True)
+    config_io.save(trained.config, export_dir)
+    log.info("frozen graph written to %s (%d nodes): cut at %s:0, outputs %s", target, len(graph_def.node),
+             CUT_INPUT, ", ".join(CUT_OUTPUTS))
+    return target

@@ -1,0 +1,241 @@
+"""`ovconvert aocr train`: the training loop.
+
+tf.distribute does all multi-device work: MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster,
+MirroredStrategy when several GPUs are visible, the default strategy otherwise. Checkpoints are written
+every --steps-per-checkpoint steps and on SIGINT/SIGTERM, and training resumes from the latest one by
+default, so a killed run (even SIGKILL) loses at most one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from ovconvert.aocr import config as config_io
+from ovconvert.aocr import data
+from ovconvert.aocr.charset import PAD
+from ovconvert.aocr.config import ModelConfig
+from ovconvert.errors import UserError
+
+log = logging.getLogger("ovconvert.aocr")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    dataset: tuple[str, ...]
+    model_dir: str
+    batch_size: int = 65
+    num_epoch: int = 1000
+    num_steps: int | None = None
+    steps_per_checkpoint: int = 100
+    initial_learning_rate: float | None = None  # None: the optimizer's default
+    optimizer: str = "adadelta"
+    max_gradient_norm: float = 5.0
+    clip_gradients: bool = True
+    resume: bool = True
+    keep_checkpoints: int = 3
+
+
+def choose_strategy() -> tf.distribute.Strategy:
+    if os.environ.get("TF_CONFIG"):
+        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+        log.info("TF_CONFIG names %d workers: MultiWorkerMirroredStrategy", sum(len(v) for v in cluster.values()))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        log.info("%d GPUs: MirroredStrategy", len(gpus))
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def checkpoint_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Workers other than the chief must also write (tf.distribute's collective save) but into a
+    directory of their own, which nobody reads back."""
+    if is_chief(strategy):
+        return model_dir
+    resolver = strategy.cluster_resolver
+    return f"{model_dir.rstrip('/')}/worker-{resolver.task_type}-{resolver.task_id}"
+
+
+def make_optimizer(options: TrainOptions):
+    import keras
+
+    if options.optimizer == "adadelta":  # aocr's choice, with its learning rate 1.0
+        return keras.optimizers.Adadelta(learning_rate=options.initial_learning_rate or 1.0, rho=0.95, epsilon=1e-6)
+    if options.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=options.initial_learning_rate or 1e-3)
+    raise UserError(f"--optimizer {options.optimizer}: expected adadelta or adam")
+
+
+class StopRequest:
+    """SIGINT/SIGTERM ask the loop to save a checkpoint and stop after the current step."""
+
+    def __init__(self):
+        self.requested = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class Progress:
+    """One status line: step, loss, perplexity, accuracy, steps/s; redrawn in place on a terminal."""
+
+    def __init__(self, every: int):
+        self.tty = sys.stderr.isatty()
+        self.every = every
+        self.last_time = time.monotonic()
+        self.last_step = None
+
+    def update(self, step: int, loss: float, token_accuracy: float, word_accuracy: float, force=False) -> str:
+        now = time.monotonic()
+        if self.last_step is None:
+            self.last_step, self.last_time = step - 1, now
+        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        line = (f"step {step}  loss {loss:.4f}  perplexity {math.exp(min(loss, 50)):.3f}  "
+                f"char accuracy {token_accuracy:.3f}  word accuracy {word_accuracy:.3f}  {rate:.2f} steps/s")
+        if force or step % self.every == 0:
+            if self.tty:
+                print("\r\033[K", end="", file=sys.stderr)
+            log.info(line)  # a lasting line on the console and in --log-path
+            self.last_step, self.last_time = step, now
+        elif self.tty:
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+        return line
+
+
+def train(requested: dict, options: TrainOptions) -> dict:
+    """Train (or resume) the model in options.model_dir. `requested` holds the model flags given
+    explicitly; a saved configuration wins and conflicting flags are an error."""
+    from ovconvert.aocr import model as model_lib
+
+    strategy = choose_strategy()
+    paths = data.tfrecord_paths(list(options.dataset))
+    saved = config_io.load(options.model_dir)
+    if not options.resume and saved is not None:
+        log.info("--no-resume: starting a new model in %s (its old checkpoints are replaced)", options.model_dir)
+        saved = None
+    config = config_io.resolve(saved, requested, options.model_dir)
+
+    report = data.scan(paths, config)
+    report.log(", ".join(paths))
+    usable = report.total - report.skipped
+    if usable == 0:
+        raise UserError(f"{', '.join(paths)}: no usable records (see the warnings above); check the labels "
+                        "against the charset and --max-prediction")
+
+    save_dir = checkpoint_dir(options.model_dir, strategy)
+    if is_chief(strategy):
+        config_io.save(config, options.model_dir)
+
+    with strategy.scope():
+        model = model_lib.build(config)
+        optimizer = make_optimizer(options)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        # Optimizer slots in their (deterministic) creation order; see model.checkpoint_weights for why
+        # variables are listed rather than the objects handed over.
+        checkpoint = tf.train.Checkpoint(weights=model_lib.checkpoint_weights(model), step=step,
+                                         optimizer_state={f"{i:04d}": v.value for i, v in enumerate(optimizer.variables)})
+    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=options.keep_checkpoints)
+    if options.resume and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        log.info("resumed from %s (step %d)", manager.latest_checkpoint, int(step.numpy()))
+        if options.initial_learning_rate is not None:  # given explicitly: it wins over the saved one
+            optimizer.learning_rate.assign(options.initial_learning_rate)
+    elif not options.resume:
+        for stale in tf.io.gfile.glob(f"{save_dir.rstrip('/')}/ckpt-*") + tf.io.gfile.glob(f"{save_dir}/checkpoint"):
+            tf.io.gfile.remove(stale)
+
+    global_batch = options.batch_size
+    batches = data.dataset(paths, config, report.usable, global_batch, shuffle=True, repeat=options.num_epoch,
+                           drop_remainder=True)
+    policy = tf.data.Options()
+    policy.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    batches = strategy.experimental_distribute_dataset(batches.with_options(policy))
+
+    def replica_step(images, targets):
+        with tf.GradientTape() as tape:
+            logits, _ = model(images, teacher_targets=targets, training=True)
+            mask = tf.cast(tf.not_equal(targets, PAD), tf.float32)
+            token_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+            per_example = tf.reduce_sum(token_loss * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        variables = model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        if options.clip_gradients:
+            gradients, _ = tf.clip_by_global_norm(gradients, options.max_gradient_norm)
+        optimizer.apply_gradients(zip(gradients, variables))
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        hits = tf.cast(tf.equal(predictions, targets), tf.float32) * mask
+        words = tf.reduce_all(tf.logical_or(tf.equal(predictions, targets), tf.equal(mask, 0.0)), axis=1)
+        return loss, tf.reduce_sum(hits), tf.reduce_sum(mask), tf.reduce_sum(tf.cast(words, tf.float32))
+
+    @tf.function
+    def distributed_step(images, targets):
+        results = strategy.run(replica_step, args=(images, targets))
+        loss, hits, tokens, words = (strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                                     for value in results)
+        return loss, hits / tokens, words / global_batch
+
+    progress = Progress(options.steps_per_checkpoint)
+    started = time.monotonic()
+    first_step = int(step.numpy())
+    images_seen = 0
+    last = {}
+    with StopRequest() as stop:
+        for images, targets in batches:
+            loss, token_accuracy, word_accuracy = distributed_step(images, targets)
+            step.assign_add(1)
+            images_seen += global_batch
+            current = int(step.numpy())
+            last = {"step": current, "loss": float(loss), "char_accuracy": float(token_accuracy),
+                    "word_accuracy": float(word_accuracy)}
+            progress.update(current, last["loss"], last["char_accuracy"], last["word_accuracy"])
+            done = options.num_steps is not None and current >= options.num_steps
+            if current % options.steps_per_checkpoint == 0 or done or stop.requested:
+                manager.save(checkpoint_number=current)
+            if stop.requested:
+                log.info("\n%s: checkpoint saved at step %d; run the same command again to resume",
+                         stop.requested, current)
+                break
+            if done:
+                break
+        else:
+            manager.save(checkpoint_number=int(step.numpy()))
+    elapsed = time.monotonic() - started
+    trained_steps = int(step.numpy()) - first_step
+    if last:
+        progress.update(last["step"], last["loss"], last["char_accuracy"], last["word_accuracy"], force=True)
+    summary = dict(last, steps_this_run=trained_steps, seconds=round(elapsed, 1),
+                   images_per_second=round(images_seen / elapsed, 2) if elapsed else None,
+                   checkpoint=manager.latest_checkpoint, interrupted=bool(stop.requested))
+    log.info("trained %d steps in %.0f s (%.1f images/s); latest checkpoint %s", trained_steps, elapsed,
+             summary["images_per_second"] or 0, manager.latest_checkpoint)
+    return summary

@@ -1,0 +1,57 @@
+"""A trained model read back from its --model-dir: the saved configuration (checked against any model
+flags given) and the latest checkpoint's weights. Used by test, predict and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ovconvert.aocr import config as config_io
+from ovconvert.aocr.config import ModelConfig
+from ovconvert.errors import UserError
+
+
+@dataclass
+class Trained:
+    config: ModelConfig
+    model: object
+    checkpoint: str
+    step: int
+
+
+def load(model_dir: str, requested: dict | None = None) -> Trained:
+    import tensorflow as tf
+
+    from ovconvert.aocr import model as model_lib
+
+    saved = config_io.load(model_dir)
+    if saved is None:
+        raise UserError(f"{model_dir}: no {config_io.CONFIG_FILE} (not a model directory); train first with "
+                        "`ovconvert aocr train`, or pass --model-dir")
+    config = config_io.resolve(saved, requested or {}, model_dir)
+    latest = tf.train.latest_checkpoint(model_dir)
+    if latest is None:
+        raise UserError(f"{model_dir}: no checkpoint; train first with `ovconvert aocr train`")
+    model = model_lib.build(config)
+    step = tf.Variable(0, dtype=tf.int64, name="global_step")
+    # Restores the model's weights (and the step) and ignores the optimizer's slots.
+    status = tf.train.Checkpoint(weights=model_lib.checkpoint_weights(model), step=step).restore(latest)
+    status.expect_partial()  # the optimizer's slots are left out on purpose
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise UserError(f"{latest}: the checkpoint does not match the model in {config_io.CONFIG_FILE} "
+                        f"({str(error).splitlines()[0][:200]}); was config.json replaced?") from None
+    return Trained(config, model, latest, int(step.numpy()))
+
+
+def save_weights_only(trained: Trained, out_dir: str) -> str:
+    """A model directory without optimizer state (a third of the size): config.json and one checkpoint."""
+    import tensorflow as tf
+
+    config_io.save(trained.config, out_dir)
+    step = tf.Variable(trained.step, dtype=tf.int64, name="global_step")
+    from ovconvert.aocr import model as model_lib
+
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(weights=model_lib.checkpoint_weights(trained.model), step=step), out_dir, max_to_keep=1)
+    return manager.save(checkpoint_number=trained.step)

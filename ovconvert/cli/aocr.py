@@ -1,0 +1,285 @@
+"""`ovconvert aocr …`: aocr's command line (dataset, train, test, predict, export) with its flags and
+defaults, plus `synth` for synthetic word images. See docs/aocr.md.
+
+Model flags are only taken as given: a flag the user did not type is absent (argparse.SUPPRESS), so a
+trained model's saved configuration fills it, and a typed flag that contradicts it is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger("ovconvert.aocr")
+
+# Model flags → ModelConfig fields; defaults are aocr's (ModelConfig's own defaults).
+MODEL_FLAGS = ("max_width", "max_height", "max_prediction", "use_gru", "attn_num_layers", "attn_num_hidden",
+               "target_embedding_size", "cnn_scale")
+
+
+def _model_flags(parser) -> None:
+    group = parser.add_argument_group("model (saved with the checkpoint; given here only to train a new model)")
+    suppress = argparse.SUPPRESS
+    group.add_argument("--max-width", type=int, default=suppress, help="maximum image width (default 160)")
+    group.add_argument("--max-height", type=int, default=suppress, help="maximum image height (default 60)")
+    group.add_argument("--max-prediction", type=int, default=suppress,
+                       help="maximum label length in characters (default 8)")
+    group.add_argument("--full-ascii", action="store_true", default=suppress,
+                       help="printable ASCII charset instead of 0-9A-Z")
+    group.add_argument("--charset", metavar="FILE", default=suppress,
+                       help="a UTF-8 file of the characters to read, in order (any script)")
+    group.add_argument("--no-force-uppercase", dest="force_uppercase", action="store_false", default=suppress,
+                       help="keep labels' case (default: upper-case them, as aocr does)")
+    group.add_argument("--color", action="store_true", default=suppress, help="read colour images (default grey)")
+    group.add_argument("--use-gru", action="store_true", default=suppress, help="GRU cells instead of LSTM")
+    group.add_argument("--attn-num-layers", type=int, default=suppress, help="decoder layers (default 2)")
+    group.add_argument("--attn-num-hidden", type=int, default=suppress, help="hidden units (default 128)")
+    group.add_argument("--target-embedding-size", type=int, default=suppress,
+                       help="character embedding size (default 10)")
+    group.add_argument("--cnn-scale", type=float, default=suppress,
+                       help="scale aocr's CNN filter counts (default 1.0; the bundled model uses 0.5)")
+
+
+def _run_flags(parser) -> None:
+    parser.add_argument("--model-dir", "--job-dir", dest="model_dir", default="./checkpoints",
+                        help="checkpoints and config.json; local or gs:// (default ./checkpoints; "
+                             "--job-dir is an alias, for Cloud ML Engine / Vertex AI)")
+    parser.add_argument("--log-path", default="aocr.log", help="also log to this file (default aocr.log; '' for none)")
+    parser.add_argument("--gpu-id", type=int, default=None, help="use only this GPU")
+    parser.add_argument("--batch-size", type=int, default=65, help="images per step (default 65)")
+
+
+def add_arguments(parser) -> None:
+    commands = parser.add_subparsers(dest="aocr_command", metavar="AOCR_COMMAND")
+    commands.required = True
+
+    dataset = commands.add_parser("dataset", help="annotation file → TFRecords")
+    dataset.add_argument("annotations_path", help="text file: 'IMAGE-PATH LABEL' per line")
+    dataset.add_argument("output_path", help="TFRecords file to write")
+    dataset.add_argument("--log-step", type=int, default=500, help="log every N images (default 500)")
+    dataset.add_argument("--no-force-uppercase", dest="force_uppercase", action="store_false", default=True,
+                         help="check labels as they are, not upper-cased")
+    dataset.add_argument("--save-filename", action="store_true", help="store each image's path as its comment")
+    dataset.add_argument("--max-prediction", type=int, default=8, help="report labels longer than this (default 8)")
+    dataset.add_argument("--full-ascii", action="store_true", help="check labels against printable ASCII")
+    dataset.add_argument("--charset", metavar="FILE", help="check labels against this charset file")
+    dataset.add_argument("--log-path", default="aocr.log")
+    dataset.set_defaults(aocr_handler=run_dataset)
+
+    train = commands.add_parser("train", help="train (or resume training) a model")
+    train.add_argument("dataset_path", nargs="+", help="TFRecords file(s) or glob(s); local or gs://")
+    _run_flags(train)
+    _model_flags(train)
+    train.add_argument("--steps-per-checkpoint", type=int, default=100, help="checkpoint every N steps (default 100)")
+    train.add_argument("--num-epoch", type=int, default=1000, help="passes over the data (default 1000)")
+    train.add_argument("--num-steps", type=int, default=None, help="stop after this many steps in all")
+    train.add_argument("--no-resume", dest="resume", action="store_false", default=True,
+                       help="start a new model instead of resuming from the latest checkpoint")
+    train.add_argument("--initial-learning-rate", type=float, default=None,
+                       help="default 1.0 for AdaDelta (aocr's), 0.001 for Adam")
+    train.add_argument("--optimizer", choices=("adadelta", "adam"), default="adadelta",
+                       help="adadelta (aocr's, default) or adam")
+    train.add_argument("--max-gradient-norm", type=float, default=5.0, help="clip gradients to this norm (default 5)")
+    train.add_argument("--no-gradient-clipping", dest="clip_gradients", action="store_false", default=True)
+    train.add_argument("--output-dir", default="./results", help="unused by train; accepted as aocr does")
+    train.set_defaults(aocr_handler=run_train)
+
+    test = commands.add_parser("test", help="read a TFRecords set and report word and character accuracy")
+    test.add_argument("dataset_path", nargs="+", help="TFRecords file(s) or glob(s)")
+    _run_flags(test)
+    _model_flags(test)
+    test.add_argument("--output-dir", default="./results", help="where --visualize writes (default ./results)")
+    test.add_argument("--visualize", action="store_true",
+                      help="write attention GIFs/PNG strips and an index.html under --output-dir")
+    test.add_argument("--no-distance", dest="use_distance", action="store_false", default=True,
+                      help="report exact-word accuracy only")
+    test.add_argument("--max-images", type=int, default=None, help="stop after this many images")
+    test.set_defaults(aocr_handler=run_test)
+
+    predict = commands.add_parser("predict", help="read image paths from stdin, print what each says")
+    _run_flags(predict)
+    _model_flags(predict)
+    predict.set_defaults(aocr_handler=run_predict)
+
+    export = commands.add_parser("export", help="write a SavedModel (for TF Serving) or a frozen graph (for OpenVINO)")
+    export.add_argument("export_path", nargs="?", default="./exported-model",
+                        help="directory to write (default ./exported-model)")
+    export.add_argument("--format", choices=("savedmodel", "frozengraph"), default="savedmodel")
+    export.add_argument("--version", type=int, default=None,
+                        help="SavedModel version directory (default: one more than the highest present, else 1)")
+    _run_flags(export)
+    _model_flags(export)
+    export.set_defaults(aocr_handler=run_export)
+
+    synth = commands.add_parser("synth", help="render N labelled synthetic word images into TFRecords")
+    synth.add_argument("count", type=int, help="number of images")
+    synth.add_argument("output_path", help="TFRecords file to write")
+    synth.add_argument("--seed", type=int, default=0, help="the same seed and fonts give the same file (default 0)")
+    synth.add_argument("--held-out", action="store_true",
+                       help="use only the held-out font families (for test sets; training uses the others)")
+    synth.add_argument("--all-fonts", action="store_true", help="use every font, ignoring the held-out split")
+    synth.add_argument("--fonts", action="append", metavar="GLOB", help="only fonts whose family or file matches")
+    synth.add_argument("--fonts-dir", action="append", metavar="DIR", help="look for fonts here (default: system dirs)")
+    synth.add_argument("--words", metavar="FILE", help="word list (default /usr/share/dict/words if installed)")
+    synth.add_argument("--random-share", type=float, default=0.3,
+                       help="share of random letter/digit strings among the words (default 0.3)")
+    synth.add_argument("--max-prediction", type=int, default=8, help="longest word (default 8)")
+    synth.add_argument("--full-ascii", action="store_true")
+    synth.add_argument("--charset", metavar="FILE")
+    synth.add_argument("--no-force-uppercase", dest="force_uppercase", action="store_false", default=True)
+    synth.add_argument("-j", "--jobs", type=int, default=1, help="rendering processes (default 1)")
+    synth.add_argument("--log-path", default="aocr.log")
+    synth.set_defaults(aocr_handler=run_synth)
+
+
+def run(args) -> int:
+    _log_to_file(getattr(args, "log_path", ""))
+    if getattr(args, "gpu_id", None) is not None:
+        _use_gpu(args.gpu_id)
+    return args.aocr_handler(args)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def _log_to_file(path: str) -> None:
+    if not path:
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("ovconvert").addHandler(handler)
+
+
+def _use_gpu(gpu_id: int) -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        log.warning("--gpu-id %d: no GPU visible; running on the CPU", gpu_id)
+        return
+    if gpu_id >= len(gpus):
+        from ovconvert.errors import UserError
+        raise UserError(f"--gpu-id {gpu_id}: only {len(gpus)} GPU(s) visible (ids 0-{len(gpus) - 1})")
+    tf.config.set_visible_devices(gpus[gpu_id], "GPU")
+
+
+def requested_config(args) -> dict:
+    """The model settings the user typed (see the module docstring)."""
+    from ovconvert.aocr import charset
+
+    values = {name: getattr(args, name) for name in MODEL_FLAGS if hasattr(args, name)}
+    if hasattr(args, "force_uppercase"):
+        values["force_uppercase"] = args.force_uppercase
+    if hasattr(args, "color"):
+        values["channels"] = 3
+    if hasattr(args, "charset") or hasattr(args, "full_ascii"):
+        values["charset"] = charset.from_options(getattr(args, "full_ascii", False),
+                                                 getattr(args, "charset", None)).characters
+    return values
+
+
+def _check_charset_options(args) -> str:
+    from ovconvert.aocr import charset
+
+    return charset.from_options(args.full_ascii, args.charset).characters
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+def run_dataset(args) -> int:
+    from ovconvert.aocr import dataset_builder
+
+    characters = _check_charset_options(args)
+    summary = dataset_builder.build(args.annotations_path, args.output_path, characters, args.max_prediction,
+                                    args.force_uppercase, args.save_filename, args.log_step)
+    print(json.dumps(summary))
+    return 0
+
+
+def run_train(args) -> int:
+    from ovconvert.aocr import train
+    from ovconvert.aocr.charset import DEFAULT
+
+    requested = requested_config(args)
+    from ovconvert.aocr import config as config_io
+    if config_io.load(args.model_dir) is None or not args.resume:
+        requested.setdefault("charset", DEFAULT)  # a new model: aocr's defaults for what was not given
+    learning_rate = args.initial_learning_rate
+    options = train.TrainOptions(
+        dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
+        num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
+        initial_learning_rate=learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
+        clip_gradients=args.clip_gradients, resume=args.resume)
+    summary = train.train(requested, options)
+    print(json.dumps(summary))
+    return 130 if summary["interrupted"] else 0
+
+
+def run_test(args) -> int:
+    from ovconvert.aocr import data, evaluate, trained
+
+    model = trained.load(args.model_dir, requested_config(args))
+    paths = data.tfrecord_paths(args.dataset_path)
+    score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
+                          log_every=500)
+    result = score.as_dict()
+    if not args.use_distance:
+        result.pop("char_accuracy")
+    if args.visualize:
+        from ovconvert.aocr import visualize
+        result["visualization"] = visualize.write(score.readings, model.config, args.output_dir)
+    errors = [r for r in score.readings if not r.correct][:10]
+    for reading in errors:
+        log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
+                 reading.probability)
+    print(json.dumps(result))
+    return 0
+
+
+def run_predict(args) -> int:
+    from ovconvert.aocr import evaluate, trained
+
+    model = trained.load(args.model_dir, requested_config(args))
+    for line in sys.stdin:
+        path = line.strip()
+        if not path:
+            continue
+        try:
+            import tensorflow as tf
+            with tf.io.gfile.GFile(path, "rb") as handle:
+                encoded = handle.read()
+        except Exception as error:  # noqa: BLE001 — any unreadable path: say so and go on
+            print(f"{path}\t<error: cannot read: {error.__class__.__name__}>", flush=True)
+            continue
+        from ovconvert.aocr.data import image_is_readable
+        if not image_is_readable(encoded):
+            print(f"{path}\t<error: not a readable image>", flush=True)
+            continue
+        [(text, probability)] = evaluate.predict(model, [encoded])
+        print(f"{path}\t{text}\t{probability:.4g}", flush=True)
+    return 0
+
+
+def run_export(args) -> int:
+    from ovconvert.aocr import export, trained
+
+    model = trained.load(args.model_dir, requested_config(args))
+    if args.format == "savedmodel":
+        path = export.export_saved_model(model, args.export_path, args.version)
+    else:
+        path = export.export_frozen_graph(model, args.export_path)
+    print(path)
+    return 0
+
+
+def run_synth(args) -> int:
+    from ovconvert.aocr import dataset_builder
+
+    characters = _check_charset_options(args)
+    summary = dataset_builder.synthesize(args.count, args.output_path, characters, args.max_prediction, args.force_uppercase,
+                                 seed=args.seed, held_out=None if args.all_fonts else args.held_out,
+                                 font_patterns=args.fonts, font_dirs=args.fonts_dir, words_path=args.words,
+                                 random_share=args.random_share, jobs=args.jobs)
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,103 @@
+"""The bundled AOCR model (ovconvert.aocr): exported to a frozen graph, cut at the preprocessed image,
+converted, and validated on word images by comparing the text TensorFlow and the IR read.
+
+The source builder `frozen_graph` runs `ovconvert aocr export --format frozengraph` on a model directory
+(the pretrained model shipped in ovconvert/aocr/pretrained by default); the cache key includes a hash of
+the checkpoint, so a retrained model is exported again. The charset for decoding `step_ids` comes from
+the config.json the export writes beside the graph (validate.args.config).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ovconvert.errors import UserError
+
+log = logging.getLogger("ovconvert")
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "aocr" / "pretrained"
+STRING_INPUT = "input:0"
+
+
+def _model_dir(args: dict) -> Path:
+    return Path(args.get("model_dir") or PRETRAINED_DIR)
+
+
+def source_fingerprint(builder: str, args: dict) -> str:
+    """What the built source depends on besides the arguments: the checkpoint's bytes."""
+    model_dir = _model_dir(args)
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.glob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def build_frozen_graph(args: dict, out_dir: Path) -> Path:
+    from ovconvert.aocr import export, trained
+
+    model_dir = _model_dir(args)
+    model = trained.load(str(model_dir))
+    log.info("      exporting the aocr model in %s (step %d) to a frozen graph", model_dir, model.step)
+    return Path(export.export_frozen_graph(model, str(out_dir)))
+
+
+SOURCE_BUILDERS = {"frozen_graph": build_frozen_graph}
+
+
+@functools.lru_cache(maxsize=8)
+def _charset(config_path: str) -> str:
+    try:
+        return json.loads(Path(config_path).read_text(encoding="utf-8"))["charset"]
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"validate.args.config {config_path}: cannot read the model's charset ({error}); "
+                        "point it at the config.json written by `ovconvert aocr export`") from None
+
+
+def decode(outputs, recipe) -> str:
+    """step_ids (the first output, [1, steps]) → text with the model's charset."""
+    from ovconvert.aocr.charset import Charset
+
+    charset = Charset(_charset(recipe.validate.args["config"]))
+    return charset.decode(np.asarray(outputs[0]).reshape(-1))
+
+
+def sample_images(recipe) -> list[tuple[str, bytes, str]]:
+    """(name, encoded image, label) from the annotation files in validate.images (aocr's format)."""
+    from ovconvert.aocr.data import read_annotations
+
+    if not recipe.validate.images:
+        raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines)")
+    samples = []
+    for annotations in recipe.validate.images:
+        for line, path, label in read_annotations(annotations):
+            if not Path(path).is_file():
+                raise UserError(f"{annotations}:{line}: image {path} does not exist")
+            samples.append((Path(path).name, Path(path).read_bytes(), label))
+    return samples[:recipe.validate.count]
+
+
+def validation_samples(recipe, frozen, cut) -> list:
+    """TensorFlow reads each image through the whole graph (decoding and preprocessing included); the
+    tensor it computes at the cut is what the IR gets, so the comparison covers the cut too."""
+    import tensorflow as tf
+
+    from ovconvert.graph.tf_graph import import_graph
+    from ovconvert.stages.validate import Sample
+
+    graph = import_graph(frozen.path)
+    cut_tensors = [spec.tensor_name for spec in cut.original_inputs]
+    samples = []
+    with tf.compat.v1.Session(graph=graph) as session:
+        for name, encoded, label in sample_images(recipe):
+            feed = {STRING_INPUT: [encoded]}
+            ir_inputs = session.run(cut_tensors, feed_dict=feed)
+            samples.append(Sample(name, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=label))
+    return samples

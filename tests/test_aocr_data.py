@@ -1,0 +1,149 @@
+"""aocr's data formats: annotation files, TFRecords as aocr writes them, bad records, synthetic words."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from conftest import aocr_cli
+
+
+def _png(path, text="AB"):
+    from ovconvert.families import words
+
+    words.render(text).save(path)
+    return path
+
+
+def _records(path):
+    from ovconvert.aocr.data import parse_record
+    import tensorflow as tf
+
+    return [parse_record(r) for r in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()]
+
+
+def test_annotation_lines_split_at_the_first_whitespace(tmp_path, capsys):
+    _png(tmp_path / "a.png", "NEW YORK")
+    _png(tmp_path / "b.png", "2024")
+    (tmp_path / "ann.txt").write_text("a.png  NEW YORK\n\nb.png\t2024\n")
+    assert aocr_cli("aocr", "dataset", tmp_path / "ann.txt", tmp_path / "out.tfrecords", "--save-filename",
+                    "--log-path", "") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 2
+    records = _records(tmp_path / "out.tfrecords")
+    assert [label for _, label, _ in records] == ["NEW YORK", "2024"]
+    assert records[0][2].endswith("a.png") and records[0][0] == (tmp_path / "a.png").read_bytes()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "the annotation file is empty"),
+    ("a.png AB\nnolabel\n", "ann.txt:2: expected 'IMAGE-PATH LABEL', got 'nolabel'"),
+    ("a.png AB\nmissing.png CD\n", "ann.txt:2: image"),
+])
+def test_bad_annotation_files_give_one_line_with_the_line_number(tmp_path, capsys, content, expected):
+    _png(tmp_path / "a.png")
+    (tmp_path / "ann.txt").write_text(content)
+    code = aocr_cli("aocr", "dataset", tmp_path / "ann.txt", tmp_path / "out.tfrecords", "--log-path", "")
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.tfrecords").exists() and not (tmp_path / "out.tfrecords.partial").exists()
+
+
+def test_corrupt_images_are_skipped_counted_and_named(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    _png(tmp_path / "a.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (tmp_path / "ann.txt").write_text("a.png AB\nbroken.png CD\n")
+    assert aocr_cli("aocr", "dataset", tmp_path / "ann.txt", tmp_path / "out.tfrecords", "--log-path", "") == 0
+    assert json.loads(capsys.readouterr().out)["unreadable"] == 1
+    assert "ann.txt:2:" in caplog.text and "broken.png is not a readable image" in caplog.text
+
+
+def test_labels_the_model_cannot_learn_are_reported_with_line_numbers(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    for name in "abc":
+        _png(tmp_path / f"{name}.png")
+    (tmp_path / "ann.txt").write_text("a.png OK\nb.png TOOLONGWORD\nc.png caf\u00e9\n")
+    assert aocr_cli("aocr", "dataset", tmp_path / "ann.txt", tmp_path / "out.tfrecords", "--log-path", "") == 0
+    assert "1 labels are longer than --max-prediction 8: lines 2" in caplog.text
+    assert "character '\u00c9' is outside the charset in 1 labels: lines 3" in caplog.text
+
+
+def test_training_scan_reports_and_skips_bad_records(tmp_path):
+    """Records an aocr user already has (written by aocr itself, no comment) with bad ones among them:
+    the scan names them by record number before the first step."""
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    good = words.png_bytes(words.render("AB"))
+    with tf.io.TFRecordWriter(str(tmp_path / "aocr.tfrecords")) as writer:
+        for image, label in [(good, b"AB"), (good, b"ab"), (good, b"TOOLONGLABEL"), (b"junk", b"CD"), (good, b"A+B")]:
+            example = tf.train.Example(features=tf.train.Features(feature={  # aocr's own two features
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+                "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[label]))}))
+            writer.write(example.SerializeToString())
+    config = ModelConfig(charset="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    report = data.scan([str(tmp_path / "aocr.tfrecords")], config)
+    assert report.usable == [True, True, False, False, False]
+    assert report.problems == {"longer than --max-prediction 8": [3], "characters outside the charset": [5]}
+    assert report.corrupt == [(4, "")]
+    batches = list(data.dataset([str(tmp_path / "aocr.tfrecords")], config, report.usable, 8, with_records=True))
+    images, targets, labels, numbers = batches[0]
+    assert numbers.numpy().tolist() == [1, 2] and images.shape == (2, 32, 86, 1)
+    # 'ab' is upper-cased as aocr does: A=13, B=14, then EOS=2 and PAD=0
+    assert targets.numpy()[1].tolist() == [13, 14, 2, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_preprocessing_shrinks_wide_images_instead_of_dropping_them():
+    import numpy as np
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    config = ModelConfig(charset="AB")
+    wide = words.png_bytes(words.render("ABABABABABABABABABAB"))  # ~20:1, far wider than 160:60
+    image = data.preprocess(wide, config).numpy()
+    assert image.shape == (32, 86, 1)
+    assert np.abs(image[:, -5:]).sum() > 0  # the text reaches the right edge: shrunk, not cropped or padded
+
+
+def test_synth_is_deterministic_for_a_seed_and_writes_atomically(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert aocr_cli("aocr", "synth", "20", tmp_path / f"{name}.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                        "--seed", "11", "--log-path", "") == 0
+    assert (tmp_path / "a.tfrecords").read_bytes() == (tmp_path / "b.tfrecords").read_bytes()
+    assert aocr_cli("aocr", "synth", "20", tmp_path / "c.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                    "--seed", "12", "--log-path", "") == 0
+    assert (tmp_path / "c.tfrecords").read_bytes() != (tmp_path / "a.tfrecords").read_bytes()
+    labels = [label for _, label, _ in _records(tmp_path / "a.tfrecords")]
+    assert all(0 < len(label) <= 8 and label == label.upper() for label in labels)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_held_out_fonts_never_share_a_family_with_training_fonts():
+    from ovconvert.aocr import fonts
+
+    every = fonts.discover("AB", held_out=None)
+    training = {f.family for f in every if not f.held_out}
+    held_out = {f.family for f in every if f.held_out}
+    assert not training & held_out
+    assert all(f.family.startswith("DejaVu") or f.held_out == fonts.Font(f.path, f.family, "").held_out
+               for f in every)
+
+
+def test_charset_file_takes_any_utf8_characters(tmp_path):
+    from ovconvert.aocr import charset
+
+    (tmp_path / "greek.txt").write_text("αβγ 0\n", encoding="utf-8")
+    chosen = charset.from_options(charset_file=str(tmp_path / "greek.txt"))
+    assert chosen.characters == "αβγ 0"
+    assert chosen.decode([3, 4, 6, 7, 2, 5]) == "αβ 0"
+    (tmp_path / "latin1.txt").write_bytes(b"\xe9\xe8")
+    with pytest.raises(Exception, match="not UTF-8"):
+        charset.from_options(charset_file=str(tmp_path / "latin1.txt"))

@@ -1,0 +1,101 @@
+"""Export (SavedModel for TF Serving, frozen graph for OpenVINO), test --visualize, predict, and the
+aocr recipe on a freshly trained model."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import REPO, aocr_cli
+
+
+def _word_png(text: str) -> bytes:
+    from ovconvert.families import words
+
+    return words.png_bytes(words.render(text))
+
+
+def test_saved_model_serves_rest_style_b64_requests(tiny_aocr, tmp_path, capsys):
+    import tensorflow as tf
+
+    _, model_dir = tiny_aocr
+    assert aocr_cli("aocr", "export", tmp_path / "exported", "--model-dir", model_dir, "--log-path", "") == 0
+    assert aocr_cli("aocr", "export", tmp_path / "exported", "--model-dir", model_dir, "--log-path", "") == 0
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["1", "2"]  # TF Serving versions
+
+    loaded = tf.saved_model.load(str(tmp_path / "exported" / "1"), tags=["serve"])
+    serve = loaded.signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["input"]
+    # The body TensorFlow Serving's REST API takes: {"instances": [{"b64": ...}, ...]}
+    body = json.dumps({"signature_name": "serving_default",
+                       "instances": [{"b64": base64.b64encode(_word_png(w)).decode()} for w in ("AB", "CD")]})
+    request = json.loads(body)
+    images = tf.constant([base64.b64decode(item["b64"]) for item in request["instances"]])
+    batch = serve(input=images)
+    assert batch["output"].shape == (2,) and batch["probability"].shape == (2,)
+    assert batch["char_probabilities"].shape == (2, 6)
+    single = serve(input=images[0])  # a scalar string gives scalar outputs
+    assert single["output"].shape == () and single["output"].numpy() == batch["output"].numpy()[0]
+    probabilities = batch["probability"].numpy()
+    assert np.all((probabilities > 0) & (probabilities <= 1))
+
+
+def test_frozen_graph_names_its_cut_points(tiny_aocr, tmp_path):
+    from ovconvert.graph.proto import read_graph_def
+
+    _, model_dir = tiny_aocr
+    assert aocr_cli("aocr", "export", tmp_path / "frozen", "--format", "frozengraph", "--model-dir", model_dir,
+                    "--log-path", "") == 0
+    nodes = {node.name: node for node in read_graph_def(tmp_path / "frozen" / "frozen_graph.pb").node}
+    for name in ("input", "preprocessed_image", "step_ids", "step_probabilities", "output", "probability"):
+        assert name in nodes, name
+    assert not any(node.op == "VariableV2" or node.op == "VarHandleOp" for node in nodes.values())
+    assert json.loads((tmp_path / "frozen" / "config.json").read_text())["max_prediction"] == 4
+
+
+def test_predict_reads_paths_from_stdin(tiny_aocr, tmp_path):
+    _, model_dir = tiny_aocr
+    (tmp_path / "a.png").write_bytes(_word_png("AB"))
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    result = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", str(model_dir),
+                             "--log-path", ""], input=f"{tmp_path / 'a.png'}\n{tmp_path / 'bad.png'}\n",
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    path, text, probability = lines[0].split("\t")
+    assert path.endswith("a.png") and 0 < float(probability) <= 1 and len(text) <= 6  # max_prediction + 2 steps
+    assert lines[1].endswith("<error: not a readable image>")
+
+
+def test_visualize_writes_gifs_strips_and_an_index(tiny_aocr, tmp_path, capsys):
+    from PIL import Image
+
+    records, model_dir = tiny_aocr
+    out = tmp_path / "results"
+    assert aocr_cli("aocr", "test", records, "--model-dir", model_dir, "--visualize", "--output-dir", out,
+                    "--max-images", "3", "--log-path", "") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 3 and 0 <= result["word_accuracy"] <= 1
+    gifs = sorted(out.glob("*.gif"))
+    assert len(gifs) == 3 and len(list(out.glob("*.png"))) == 3
+    with Image.open(gifs[0]) as gif:
+        assert gif.n_frames >= 1 and gif.width == 86 * 3
+    index = (out / "index.html").read_text()
+    assert index.count("<tr class=") == 3 and "probability" in index
+
+
+def test_aocr_recipe_converts_a_trained_model_and_reads_the_same(tiny_aocr, cli, tmp_path):
+    _, model_dir = tiny_aocr
+    out = tmp_path / "run"
+    code, _, err = cli("run", "recipes/aocr.yaml", "--set", f"source.builder_args={{model_dir: '{model_dir}'}}",
+                       "-o", out, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["cut"]["inputs"] == ["preprocessed_image:0[1,32,86,1]{f32}"]
+    metrics = report["validation"]["metrics"]
+    assert metrics["string_match"] == 1.0 and metrics["images"] == 8 and metrics["max_abs_diff"] < 1e-4

@@ -1,0 +1,137 @@
+"""Training: configuration saved and enforced, resume, interruption (SIGTERM, SIGKILL), two workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY_MODEL_FLAGS, aocr_cli
+
+
+def _latest_step(model_dir: Path) -> int:
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def test_configuration_is_saved_and_read_back(tiny_aocr):
+    _, model_dir = tiny_aocr
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["max_prediction"] == 4 and saved["attn_num_hidden"] == 16 and saved["cnn_scale"] == 0.125
+    assert saved["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    assert _latest_step(model_dir) == 4
+
+
+def test_flags_that_contradict_the_checkpoint_are_an_error(tiny_aocr, tmp_path, capsys):
+    records, model_dir = tiny_aocr
+    code = aocr_cli("aocr", "export", tmp_path / "e", "--model-dir", model_dir, "--max-prediction", "8",
+                    "--log-path", "")
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-prediction 8 (trained with 4)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e").exists()
+    # Flags that agree with the checkpoint are fine, and absent ones are filled from it.
+    assert aocr_cli("aocr", "test", records, "--model-dir", model_dir, "--max-prediction", "4", "--max-images", "8",
+                    "--log-path", "") == 0
+
+
+def test_training_resumes_from_the_latest_checkpoint(tiny_aocr, tmp_path, capsys):
+    import shutil
+
+    records, trained_dir = tiny_aocr
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_dir, model_dir)
+    assert aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "6", "--optimizer", "adam",
+                    "--log-path", "", "--batch-size", "8") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps_this_run"] == 2 and summary["step"] == 6 and _latest_step(model_dir) == 6
+
+
+def _train_in_subprocess(records, model_dir, extra=()):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, "-m", "ovconvert", "aocr", "train", str(records), "--model-dir", str(model_dir),
+               "--optimizer", "adam", "--log-path", "", "--steps-per-checkpoint", "3", *TINY_MODEL_FLAGS, *extra]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_step(process, step: int, timeout: float = 240) -> str:
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(f"step {step} "):
+            return "".join(seen)
+    process.kill()
+    raise AssertionError("training never reached step %d:\n%s" % (step, "".join(seen[-20:])))
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_interrupted_training_loses_at_most_one_checkpoint_interval(tiny_aocr, tmp_path, how):
+    records, _ = tiny_aocr
+    model_dir = tmp_path / "model"
+    process = _train_in_subprocess(records, model_dir, ("--num-steps", "1000"))
+    _wait_for_step(process, 6)
+    os.kill(process.pid, getattr(signal, how))
+    output = process.communicate(timeout=120)[0]
+    reached = _latest_step(model_dir)
+    if how == "SIGTERM":
+        assert process.returncode == 130 and "SIGTERM: checkpoint saved at step" in output
+        assert reached >= 6
+    else:
+        assert process.returncode == -signal.SIGKILL
+        assert reached >= 6 - 3  # at most one --steps-per-checkpoint interval lost
+    resumed = _train_in_subprocess(records, model_dir, ("--num-steps", str(reached + 1)))
+    output = resumed.communicate(timeout=240)[0]
+    assert resumed.returncode == 0, output
+    assert f"step {reached + 1} " in output and _latest_step(model_dir) == reached + 1
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback_train_one_model(tiny_aocr, tmp_path):
+    """MultiWorkerMirroredStrategy from TF_CONFIG: after a few synchronous steps both workers hold the
+    same weights (one model), and only the chief writes the model directory."""
+    import tensorflow as tf
+
+    records, _ = tiny_aocr
+    model_dir = tmp_path / "model"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        command = [sys.executable, "-m", "ovconvert", "aocr", "train", str(records), "--model-dir", str(model_dir),
+                   "--optimizer", "adam", "--log-path", "", "--num-steps", "3", "--steps-per-checkpoint", "3",
+                   *TINY_MODEL_FLAGS]
+        processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "MultiWorkerMirroredStrategy" in outputs[0]
+    chief = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir)))
+    other = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "worker-worker-1")))
+    names = [n for n, _ in tf.train.list_variables(tf.train.latest_checkpoint(str(model_dir)))
+             if n.startswith("weights/")]
+    assert len(names) > 30  # every layer: CNN, encoder, decoder
+    for name in names:
+        np.testing.assert_array_equal(chief.get_tensor(name), other.get_tensor(name), err_msg=name)
+    assert int(chief.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 3
