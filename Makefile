@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ovconvert run recipes/slim/inception_v1_untrained.yaml -o runs/demo
+	$(BIN)/ovconvert run recipes/aocr.yaml -o runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -132,6 +132,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             result = validate.validate(recipe, frozen, cut_graph, ir)
         record["validation"] = dataclasses.asdict(result)
         log.info("      %s", result.summary())
+        for line in result.reading_lines():
+            log.info("      %s", line)
         if not result.passed:
             rejected = out_dir / "ir-rejected"
             shutil.rmtree(rejected, ignore_errors=True)

@@ -135,3 +135,11 @@ def test_two_workers_on_loopback_train_one_model(tiny_aocr, tmp_path):
     for name in names:
         np.testing.assert_array_equal(chief.get_tensor(name), other.get_tensor(name), err_msg=name)
     assert int(chief.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")) == 3
+
+
+def test_resuming_with_another_optimizer_is_refused(tiny_aocr, capsys):
+    records, model_dir = tiny_aocr
+    code = aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--optimizer", "adadelta", "--num-steps", "5",
+                    "--log-path", "")
+    err = capsys.readouterr().err
+    assert code == 2 and "trained with --optimizer adam; resume with --optimizer adam" in err

@@ -99,7 +99,10 @@ def frozen_graph_def(trained) -> tf.compat.v1.GraphDef:
 
     reader = Reader(trained.model, trained.config)
     function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
-    frozen = convert_variables_to_constants_v2(function)
+    # NOTE: lower_control_flow=False keeps the per-image decoding loop (tf.map_fn) as one functional While
+    # op; lowering it adds dozens of `unused_control_flow_input` placeholders that look like model inputs.
+    # The cut drops the loop anyway: OpenVINO never sees it.
+    frozen = convert_variables_to_constants_v2(function, lower_control_flow=False)
     return frozen.graph.as_graph_def()
 
 

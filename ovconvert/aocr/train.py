@@ -130,6 +130,59 @@ class Progress:
         return line
 
 
+def make_step(model, optimizer, strategy, options: TrainOptions):
+    """One synchronous training step over the global batch: (images, targets) → (loss, char accuracy,
+    word accuracy), the accuracies taken under teacher forcing."""
+    global_batch = options.batch_size
+
+    def replica_step(images, targets):
+        with tf.GradientTape() as tape:
+            logits, _ = model(images, teacher_targets=targets, training=True)
+            mask = tf.cast(tf.not_equal(targets, PAD), tf.float32)
+            token_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+            per_example = tf.reduce_sum(token_loss * mask, axis=1) / tf.reduce_sum(mask, axis=1)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        variables = model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        if options.clip_gradients:
+            gradients, _ = tf.clip_by_global_norm(gradients, options.max_gradient_norm)
+        optimizer.apply_gradients(zip(gradients, variables))
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        hits = tf.cast(tf.equal(predictions, targets), tf.float32) * mask
+        words = tf.reduce_all(tf.logical_or(tf.equal(predictions, targets), tf.equal(mask, 0.0)), axis=1)
+        return loss, tf.reduce_sum(hits), tf.reduce_sum(mask), tf.reduce_sum(tf.cast(words, tf.float32))
+
+    @tf.function
+    def distributed_step(images, targets):
+        results = strategy.run(replica_step, args=(images, targets))
+        loss, hits, tokens, words = (strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                                     for value in results)
+        return loss, hits / tokens, words / global_batch
+
+    return distributed_step
+
+
+OPTIMIZER_FILE = "optimizer.json"
+
+
+def _write_json(path: str, value: dict) -> None:
+    with tf.io.gfile.GFile(path + ".tmp", "w") as handle:
+        handle.write(json.dumps(value) + "\n")
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def _check_optimizer(options: TrainOptions) -> None:
+    """Resuming with another optimizer would silently drop the saved one's state: refuse."""
+    path = f"{options.model_dir.rstrip('/')}/{OPTIMIZER_FILE}"
+    if not options.resume or not tf.io.gfile.exists(path):
+        return
+    with tf.io.gfile.GFile(path, "r") as handle:
+        saved = json.loads(handle.read()).get("optimizer")
+    if saved and saved != options.optimizer:
+        raise UserError(f"{options.model_dir} was trained with --optimizer {saved}; resume with --optimizer {saved}, "
+                        "or pass --no-resume to start a new model")
+
+
 def train(requested: dict, options: TrainOptions) -> dict:
     """Train (or resume) the model in options.model_dir. `requested` holds the model flags given
     explicitly; a saved configuration wins and conflicting flags are an error."""
@@ -137,6 +190,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
 
     strategy = choose_strategy()
     paths = data.tfrecord_paths(list(options.dataset))
+    _check_optimizer(options)
     saved = config_io.load(options.model_dir)
     if not options.resume and saved is not None:
         log.info("--no-resume: starting a new model in %s (its old checkpoints are replaced)", options.model_dir)
@@ -153,6 +207,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
     save_dir = checkpoint_dir(options.model_dir, strategy)
     if is_chief(strategy):
         config_io.save(config, options.model_dir)
+        _write_json(f"{options.model_dir.rstrip('/')}/{OPTIMIZER_FILE}", {"optimizer": options.optimizer})
 
     with strategy.scope():
         model = model_lib.build(config)
@@ -180,29 +235,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
     policy.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     batches = strategy.experimental_distribute_dataset(batches.with_options(policy))
 
-    def replica_step(images, targets):
-        with tf.GradientTape() as tape:
-            logits, _ = model(images, teacher_targets=targets, training=True)
-            mask = tf.cast(tf.not_equal(targets, PAD), tf.float32)
-            token_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
-            per_example = tf.reduce_sum(token_loss * mask, axis=1) / tf.reduce_sum(mask, axis=1)
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-        variables = model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        if options.clip_gradients:
-            gradients, _ = tf.clip_by_global_norm(gradients, options.max_gradient_norm)
-        optimizer.apply_gradients(zip(gradients, variables))
-        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        hits = tf.cast(tf.equal(predictions, targets), tf.float32) * mask
-        words = tf.reduce_all(tf.logical_or(tf.equal(predictions, targets), tf.equal(mask, 0.0)), axis=1)
-        return loss, tf.reduce_sum(hits), tf.reduce_sum(mask), tf.reduce_sum(tf.cast(words, tf.float32))
-
-    @tf.function
-    def distributed_step(images, targets):
-        results = strategy.run(replica_step, args=(images, targets))
-        loss, hits, tokens, words = (strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                                     for value in results)
-        return loss, hits / tokens, words / global_batch
+    distributed_step = make_step(model, optimizer, strategy, options)
 
     progress = Progress(options.steps_per_checkpoint)
     started = time.monotonic()

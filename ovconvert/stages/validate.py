@@ -38,6 +38,14 @@ class ValidationResult:
     failures: list[str] = field(default_factory=list)
     samples: list[dict] = field(default_factory=list)
 
+    def reading_lines(self) -> list[str]:
+        """For OCR: what each image reads on both sides, and its label."""
+        if self.metric != "ocr":
+            return []
+        width = max((len(s["name"]) for s in self.samples), default=0)
+        return [f"{s['name']:<{width}}  TensorFlow {s['tf_text']!r:<12} IR {s['ir_text']!r:<12}"
+                + (f" label {s['label']!r}" if s.get("label") else "") for s in self.samples]
+
     def summary(self) -> str:
         numbers = ", ".join(f"{k}={_fmt(v)}" for k, v in self.metrics.items())
         return f"{'PASSED' if self.passed else 'FAILED'} ({self.metric}: {numbers})"

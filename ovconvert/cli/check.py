@@ -1,0 +1,79 @@
+"""ovconvert check [RECIPE|FAMILY|GLOB …]: conversion checks for CI — each recipe to a validated IR,
+a summary table, JUnit XML and Markdown reports, and a baseline to catch regressions.
+
+Exit codes: 0 every recipe passed (and none regressed); 1 a recipe failed validation or regressed;
+2 bad input (no such recipe, a bad baseline, an unknown git ref); 3 a recipe could not run (a download
+or a tool failed, a timeout). See docs/ci.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("recipes", nargs="*", metavar="RECIPE",
+                        help="recipe names, families (slim, aocr, …) or globs; default: every recipe that runs "
+                             "offline (built or local sources)")
+    parser.add_argument("--changed-since", metavar="GIT_REF",
+                        help="only recipes whose file, family code or local inputs changed since this ref")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="recipes to run at once (default 1)")
+    parser.add_argument("-o", "--output-dir", type=Path, default=Path("runs/check"),
+                        help="runs and logs go here, one directory per recipe (default runs/check)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/ovconvert)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per recipe (default 1800)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML here")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary here")
+    parser.add_argument("--baseline", type=Path, metavar="FILE", help="compare with this baseline JSON")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="write this run's numbers into --baseline (passing recipes only)")
+    parser.add_argument("--list", action="store_true", help="print the recipes that would run and stop")
+    margins = parser.add_argument_group("regression margins (against --baseline)")
+    margins.add_argument("--agreement-margin", type=float, default=0.0, help="allowed drop in agreement (default 0)")
+    margins.add_argument("--diff-factor", type=float, default=10.0,
+                         help="allowed growth of the max difference, × baseline (default 10; at least 1e-5)")
+    margins.add_argument("--size-margin", type=float, default=0.02, help="allowed IR size change (default 0.02 = 2%%)")
+    margins.add_argument("--time-margin", type=float, default=1.0,
+                         help="allowed conversion-time growth (default 1.0 = 100%%, and at least 5 s)")
+
+
+def run(args) -> int:
+    from ovconvert import check
+    from ovconvert.errors import UserError
+    from ovconvert.stages.acquire import default_cache_dir
+
+    if args.update_baseline and not args.baseline:
+        raise UserError("--update-baseline needs --baseline FILE (where to write it)")
+    if args.jobs < 1:
+        raise UserError(f"-j {args.jobs}: give at least 1")
+    paths = check.select(args.recipes, args.changed_since)
+    if args.list:
+        for path in paths:
+            print(path)
+        return 0
+    if not paths:
+        print("ovconvert check: no recipe to run" + (f" (nothing changed since {args.changed_since})"
+                                                     if args.changed_since else ""))
+        return 0
+    baseline = check.load_baseline(args.baseline) if args.baseline else {}
+    margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin)
+    print(f"checking {len(paths)} recipe(s) with {args.jobs} job(s)…", file=sys.stderr)
+    results = check.run_all(paths, args.output_dir, args.cache_dir or default_cache_dir(), args.jobs, args.timeout,
+                            baseline, margins,
+                            progress=lambda r: print(f"  {r.recipe}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr))
+    print(check.text_table(results))
+    if args.junit:
+        _write(args.junit, check.junit(results))
+    if args.markdown:
+        _write(args.markdown, check.markdown(results))
+    if args.update_baseline:
+        check.save_baseline(args.baseline, results, baseline)
+    return max((r.exit_code for r in results), default=0)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

@@ -1,0 +1,93 @@
+"""`ovconvert check`: selection, parallel runs, JUnit/Markdown reports, baselines and regressions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.fixture
+def recipe_dir(tmp_path, tiny_aocr, monkeypatch):
+    """A recipes/ tree with two copies of the aocr recipe on the tiny model: one that passes and one
+    whose tolerance no real conversion meets (max difference 0), so it fails validation."""
+    from ovconvert import check
+    from ovconvert.recipes import loader
+
+    _, model_dir = tiny_aocr
+    root = tmp_path / "repo" / "recipes"
+    (root / "aocr").mkdir(parents=True)
+    text = (REPO / "recipes" / "aocr.yaml").read_text()
+    text = text.replace("  builder: frozen_graph\n", f"  builder: frozen_graph\n  builder_args: {{model_dir: '{model_dir}'}}\n")
+    text = text.replace("${recipe_dir}/aocr-samples", str(REPO / "recipes" / "aocr-samples"))
+    (root / "aocr" / "tiny_ok.yaml").write_text(text)
+    (root / "aocr" / "tiny_strict.yaml").write_text(text.replace("max_abs_diff: 1.0e-4", "max_abs_diff: 0.0"))
+    monkeypatch.setattr(loader, "RECIPES_DIR", root)
+    monkeypatch.setattr(check, "RECIPES_DIR", root)
+    return root
+
+
+def test_check_runs_recipes_in_parallel_and_reports(recipe_dir, tmp_path, cli):
+    junit, markdown = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code, out, err = cli("check", "aocr", "-j", "2", "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache",
+                         "--junit", junit, "--markdown", markdown)
+    assert code == 1, err  # one recipe failed validation
+    lines = out.splitlines()
+    assert lines[0].split() == ["recipe", "status", "metric", "agreement", "max", "diff", "IR", "size", "time"]
+    row = {line.split()[0]: line.split() for line in lines[2:4]}
+    assert row["tiny_ok"][1:4] == ["passed", "ocr", "1.000"] and row["tiny_strict"][1] == "failed"
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failed = [case for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert [case.get("name") for case in failed] == ["tiny_strict"]
+    assert "max_abs_diff" in failed[0].find("failure").get("message")
+    assert "| tiny_ok | passed | ocr |" in markdown.read_text()
+
+
+def test_baseline_catches_regressions(recipe_dir, tmp_path, cli):
+    baseline = tmp_path / "baseline.json"
+    args = ("check", "tiny_ok", "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache", "--baseline", baseline)
+    code, _, err = cli(*args, "--update-baseline")
+    assert code == 0, err
+    stored = json.loads(baseline.read_text())["recipes"]["tiny_ok"]
+    assert stored["agreement"] == 1.0 and stored["ir_bytes"] > 0 and stored["convert_seconds"] > 0
+    code, _, _ = cli(*args)  # the same conversion again: no regression
+    assert code == 0
+    stored["ir_bytes"] = int(stored["ir_bytes"] * 0.8)  # as if the IR had grown by a quarter since
+    stored["max_abs_diff"] = 1e-12
+    baseline.write_text(json.dumps({"recipes": {"tiny_ok": stored}}))
+    code, out, _ = cli(*args)
+    assert code == 1
+    assert out.splitlines()[2].split()[:2] == ["tiny_ok", "regressed"]
+    assert "IR size" in out and "more than 2% apart" in out
+
+
+def test_changed_since_selects_recipes_whose_inputs_changed(recipe_dir, tmp_path, cli):
+    repo = recipe_dir.parent
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    code, out, _ = cli("check", "aocr", "--changed-since", "HEAD", "--list")
+    assert code == 0 and out.strip() == ""
+    path = recipe_dir / "aocr" / "tiny_strict.yaml"
+    path.write_text(path.read_text().replace("count: 8", "count: 4"))
+    code, out, _ = cli("check", "aocr", "--changed-since", "HEAD", "--list")
+    assert code == 0 and [Path(line).stem for line in out.split()] == ["tiny_strict"]
+    code, _, err = cli("check", "--changed-since", "no-such-ref", "--list")
+    assert code == 2 and "no-such-ref" in err
+
+
+def test_bad_check_arguments_are_one_line_errors(recipe_dir, tmp_path, cli):
+    code, _, err = cli("check", "no_such_recipe")
+    assert code == 2 and "no recipe matches 'no_such_recipe'" in err
+    code, _, err = cli("check", "tiny_ok", "--update-baseline")
+    assert code == 2 and "--update-baseline needs --baseline" in err
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    code, _, err = cli("check", "tiny_ok", "--baseline", tmp_path / "bad.json")
+    assert code == 2 and "not an ovconvert baseline" in err
