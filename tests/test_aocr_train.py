@@ -143,3 +143,26 @@ def test_resuming_with_another_optimizer_is_refused(tiny_aocr, capsys):
                     "--log-path", "")
     err = capsys.readouterr().err
     assert code == 2 and "trained with --optimizer adam; resume with --optimizer adam" in err
+
+
+def test_all_io_goes_through_gfile_so_remote_paths_work(tiny_aocr, capsys):
+    """TensorFlow's in-memory ram:// filesystem stands in for gs://: data, --job-dir (the Cloud ML
+    Engine alias of --model-dir), checkpoints, config and both exports all live there."""
+    import tensorflow as tf
+
+    records, _ = tiny_aocr
+    tf.io.gfile.makedirs("ram://bucket/data")
+    tf.io.gfile.copy(str(records), "ram://bucket/data/words.tfrecords", overwrite=True)
+    assert aocr_cli("aocr", "train", "ram://bucket/data/*.tfrecords", "--job-dir", "ram://bucket/model",
+                    "--num-steps", "1", "--optimizer", "adam", "--log-path", "", *TINY_MODEL_FLAGS) == 0
+    assert {"config.json", "checkpoint"} <= set(tf.io.gfile.listdir("ram://bucket/model"))
+    assert aocr_cli("aocr", "export", "ram://bucket/exported", "--job-dir", "ram://bucket/model",
+                    "--log-path", "") == 0
+    assert aocr_cli("aocr", "export", "ram://bucket/frozen", "--format", "frozengraph",
+                    "--model-dir", "ram://bucket/model", "--log-path", "") == 0
+    assert tf.io.gfile.exists("ram://bucket/exported/1/saved_model.pb")
+    assert tf.io.gfile.exists("ram://bucket/frozen/frozen_graph.pb")
+    capsys.readouterr()
+    assert aocr_cli("aocr", "test", "ram://bucket/data/words.tfrecords", "--model-dir", "ram://bucket/model",
+                    "--max-images", "8", "--log-path", "") == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 8

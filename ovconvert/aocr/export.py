@@ -71,10 +71,32 @@ def _next_version(export_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
+def _remove_quietly(path: str) -> None:
+    try:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    except tf.errors.NotFoundError:  # some filesystems (ram://) report a renamed directory as still there
+        pass
+
+
 def _publish(staging: str, target: str) -> None:
+    """Move a finished export into place: an atomic rename on a local disk; elsewhere (gs://, where a
+    directory rename is a copy anyway) a copy of every file, then the staging directory is removed."""
     if tf.io.gfile.exists(target):
         tf.io.gfile.rmtree(target)
-    tf.io.gfile.rename(staging, target)
+    if "://" not in staging:
+        tf.io.gfile.rename(staging, target)
+        return
+    for directory, _, files in tf.io.gfile.walk(staging):
+        relative = directory[len(staging):].lstrip("/")
+        destination = posixpath.join(target, relative) if relative else target
+        tf.io.gfile.makedirs(destination)
+        for name in files:
+            source = posixpath.join(directory, name)
+            if not tf.io.gfile.exists(source):  # ram:// lists "assets.extra/x" under "assets" as ".extra"
+                continue
+            tf.io.gfile.copy(source, posixpath.join(destination, name), overwrite=True)
+    _remove_quietly(staging)
 
 
 def export_saved_model(trained, export_dir: str, version: int | None = None) -> str:
@@ -88,8 +110,7 @@ def export_saved_model(trained, export_dir: str, version: int | None = None) -> 
         config_io.save(trained.config, posixpath.join(staging, "assets.extra"))
         _publish(staging, target)
     finally:
-        if tf.io.gfile.exists(staging):
-            tf.io.gfile.rmtree(staging)
+        _remove_quietly(staging)
     log.info("SavedModel (tag serve, signature serving_default) written to %s", target)
     return target
 
