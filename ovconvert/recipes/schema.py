@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-FAMILIES = ("slim", "aocr", "aocr_legacy")
+FAMILIES = ("slim", "aocr", "aocr_legacy", "odapi")
 TASKS = ("classification", "detection", "ocr")
 # "auto": decided by what the source is (SavedModel directory, .meta, .keras/.h5, else a frozen .pb).
 FREEZE_FORMATS = ("frozen", "checkpoint", "meta_graph", "saved_model", "keras", "auto")
