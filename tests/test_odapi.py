@@ -37,3 +37,28 @@ def test_aiy_cut_with_a_wrong_scale_is_rejected(cli, tmp_path):
     code, err, report = _run(cli, tmp_path, "wrong", "--set", "convert.scale=1")
     assert code == 1 and "max_rel_diff" in err
     assert (tmp_path / "wrong" / "ir-rejected").is_dir() and not (tmp_path / "wrong" / "ir").exists()
+
+
+def test_aiy_whole_graph_through_the_new_frontend_matches_box_by_box(cli, tmp_path):
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "whole"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    metrics = json.loads((out / "report.json").read_text())["validation"]["metrics"]
+    assert metrics["detections"] >= 5 and metrics["matched"] == metrics["detections"]
+    assert metrics["missed"] == 0 and metrics["extra"] == 0 and metrics["max_score_diff"] < 1e-3
+    import openvino as ov
+
+    model = ov.Core().read_model(out / "ir" / "aiy_person_cat_dog.xml")
+    assert len(model.outputs) == 4  # TensorFlow's own post-processing is in the IR
+    assert model.inputs[0].get_element_type().get_type_name() == "u8"
+
+
+def test_detection_metric_catches_swapped_channels(cli, tmp_path):
+    """The IR fed BGR while TensorFlow gets RGB: boxes go missing or change, and validation says so."""
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "bgr"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache", "--set", "validate.ir_channel_order=BGR")
+    assert code == 1 and ("detection_match" in err or "box(es) TensorFlow did not" in err), err

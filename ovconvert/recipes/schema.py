@@ -15,7 +15,7 @@ TASKS = ("classification", "detection", "ocr")
 # "auto": decided by what the source is (SavedModel directory, .meta, .keras/.h5, else a frozen .pb).
 FREEZE_FORMATS = ("frozen", "checkpoint", "meta_graph", "saved_model", "keras", "auto")
 BACKENDS = ("mo", "ovc")
-METRICS = ("classification", "ocr", "tensors")
+METRICS = ("classification", "ocr", "tensors", "detection")
 
 
 def choice(*values: str, doc: str = ""):
@@ -106,6 +106,10 @@ class Tolerance:
     # Largest |framework - IR| divided by the largest |framework| of that output.
     max_rel_diff: Optional[float] = None
     min_string_match: Optional[float] = None
+    # Detection: the share of the framework's boxes (above validate.args.score_threshold) that the IR
+    # finds with the same class and IoU ≥ validate.args.min_iou, and their largest score difference.
+    min_detection_match: Optional[float] = None
+    max_score_diff: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ def _check(result: ValidationResult, tolerance) -> ValidationResult:
               ("top5_overlap", tolerance.min_top5_overlap, "min"),
               ("string_match", tolerance.min_string_match, "min"),
               ("max_abs_diff", tolerance.max_abs_diff, "max"),
-              ("max_rel_diff", tolerance.max_rel_diff, "max")]
+              ("max_rel_diff", tolerance.max_rel_diff, "max"),
+              ("detection_match", tolerance.min_detection_match, "min"),
+              ("max_score_diff", tolerance.max_score_diff, "max")]
     for name, limit, kind in checks:
         if limit is None or name not in result.metrics:
             continue
@@ -172,4 +174,65 @@ def compare_tensors(recipe, family, samples, tf_outputs, ir_outputs) -> Validati
     return _check(ValidationResult("tensors", True, metrics), recipe.validate.tolerance)
 
 
-METRICS = {"classification": compare_classification, "ocr": compare_ocr, "tensors": compare_tensors}
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Boxes as [ymin, xmin, ymax, xmax] (the Object Detection API's order)."""
+    top, left = max(a[0], b[0]), max(a[1], b[1])
+    bottom, right = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, bottom - top) * max(0.0, right - left)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]:
+    """(class, score, box) above the threshold from the Object Detection API's outputs, in the cut's
+    output order: boxes [1,N,4], scores [1,N], classes [1,N], num_detections [1]."""
+    boxes, scores, classes, count = (np.asarray(v) for v in values[:4])
+    count = int(np.asarray(count).reshape(-1)[0])
+    return [(int(classes.reshape(-1)[i]), float(scores.reshape(-1)[i]), boxes.reshape(-1, 4)[i])
+            for i in range(count) if scores.reshape(-1)[i] >= threshold]
+
+
+def compare_detection(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+    """Each framework box above the score threshold must have an IR box of the same class with IoU ≥
+    min_iou (greedy, best IoU first); counts matched, missed (framework only) and extra (IR only)."""
+    threshold = float(recipe.validate.args.get("score_threshold", 0.3))
+    min_iou = float(recipe.validate.args.get("min_iou", 0.9))
+    matched = missed = extra = 0
+    score_diff, details = 0.0, []
+    for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
+        expected = _detections(tf_values, threshold)
+        # The IR's boxes a little below the threshold may still match a framework box just above it.
+        found = _detections(ir_values, threshold * 0.5)
+        used = set()
+        sample_matched = 0
+        for cls, score, box in expected:
+            best, best_iou = None, min_iou
+            for index, (ir_cls, ir_score, ir_box) in enumerate(found):
+                iou = _iou(box, ir_box)
+                if index not in used and ir_cls == cls and iou >= best_iou:
+                    best, best_iou = index, iou
+            if best is None:
+                missed += 1
+                continue
+            used.add(best)
+            sample_matched += 1
+            score_diff = max(score_diff, abs(score - found[best][1]))
+        matched += sample_matched
+        extra += sum(1 for i, (_, s, _) in enumerate(found) if i not in used and s >= threshold)
+        details.append({"name": sample.name, "framework_boxes": len(expected), "matched": sample_matched})
+    total = matched + missed
+    metrics = {"images": len(samples), "detections": total, "matched": matched, "missed": missed, "extra": extra,
+               "detection_match": matched / total if total else 1.0, "max_score_diff": score_diff}
+    result = _check(ValidationResult("detection", True, metrics, samples=details), recipe.validate.tolerance)
+    if total == 0:
+        result.passed = False
+        result.failures.append(f"TensorFlow found no box above score {threshold} on any image; "
+                               "lower validate.args.score_threshold or use other images")
+    if extra:
+        result.passed = False
+        result.failures.append(f"the IR found {extra} box(es) TensorFlow did not")
+    return result
+
+
+METRICS = {"classification": compare_classification, "ocr": compare_ocr, "tensors": compare_tensors,
+           "detection": compare_detection}
