@@ -147,3 +147,23 @@ def test_charset_file_takes_any_utf8_characters(tmp_path):
     (tmp_path / "latin1.txt").write_bytes(b"\xe9\xe8")
     with pytest.raises(Exception, match="not UTF-8"):
         charset.from_options(charset_file=str(tmp_path / "latin1.txt"))
+
+
+def test_scan_results_are_remembered_for_the_same_files(tmp_path):
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    path = str(tmp_path / "a.tfrecords")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(data.example_bytes(words.png_bytes(words.render("AB")), "AB"))
+        writer.write(data.example_bytes(b"junk", "CD"))
+    config = ModelConfig(charset="ABCD")
+    first = data.scan_cached([path], config, str(tmp_path / "model"))
+    assert first.usable == [True, False] and list((tmp_path / "model").glob("scan-*.json"))
+    again = data.scan_cached([path], config, str(tmp_path / "model"))
+    assert (again.usable, again.corrupt) == (first.usable, first.corrupt)
+    other_rules = data.scan_cached([path], ModelConfig(charset="AB"), str(tmp_path / "model"))
+    assert len(list((tmp_path / "model").glob("scan-*.json"))) == 2 and other_rules.usable == [True, False]

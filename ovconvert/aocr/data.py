@@ -161,6 +161,30 @@ def scan(paths: list[str], config: ModelConfig) -> ScanReport:
     return report
 
 
+def scan_cached(paths: list[str], config: ModelConfig, cache_dir: str) -> ScanReport:
+    """scan(), remembered in `cache_dir` (the model directory) for the same files (names, sizes, change
+    times) and label rules, so resuming a long training run does not re-read every image."""
+    import hashlib
+    import json
+
+    stats = [(path, tf.io.gfile.stat(path).length, tf.io.gfile.stat(path).mtime_nsec) for path in paths]
+    key = hashlib.sha256(json.dumps([stats, config.charset, config.max_prediction, config.force_uppercase])
+                         .encode()).hexdigest()[:16]
+    cache = f"{cache_dir.rstrip('/')}/scan-{key}.json"
+    if tf.io.gfile.exists(cache):
+        with tf.io.gfile.GFile(cache, "r") as handle:
+            saved = json.loads(handle.read())
+        return ScanReport(saved["total"], saved["usable"], saved["problems"],
+                          [tuple(item) for item in saved["corrupt"]])
+    report = scan(paths, config)
+    tf.io.gfile.makedirs(cache_dir)
+    with tf.io.gfile.GFile(cache + ".tmp", "w") as handle:
+        handle.write(json.dumps({"total": report.total, "usable": report.usable, "problems": report.problems,
+                                 "corrupt": report.corrupt}))
+    tf.io.gfile.rename(cache + ".tmp", cache, overwrite=True)
+    return report
+
+
 # ---------------------------------------------------------------------------------------------- tf.data
 
 def tfrecord_paths(pattern: str | list[str]) -> list[str]:

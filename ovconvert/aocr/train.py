@@ -197,7 +197,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
         saved = None
     config = config_io.resolve(saved, requested, options.model_dir)
 
-    report = data.scan(paths, config)
+    report = data.scan_cached(paths, config, options.model_dir)
     report.log(", ".join(paths))
     usable = report.total - report.skipped
     if usable == 0:
