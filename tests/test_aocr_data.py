@@ -133,8 +133,12 @@ def test_held_out_fonts_never_share_a_family_with_training_fonts():
     training = {f.family for f in every if not f.held_out}
     held_out = {f.family for f in every if f.held_out}
     assert not training & held_out
-    assert all(f.family.startswith("DejaVu") or f.held_out == fonts.Font(f.path, f.family, "").held_out
-               for f in every)
+    # The split hashes the family name, so it is the same on every machine: the bundled model's
+    # held-out test fonts (docs/aocr.md) stay held out wherever the test set is rebuilt.
+    assert fonts.Font("any.ttf", "Liberation Serif", "Bold").held_out
+    assert fonts.Font("any.ttf", "P052", "Roman").held_out
+    assert not fonts.Font("any.ttf", "DejaVu Sans", "Book").held_out
+    assert not fonts.Font("any.ttf", "Liberation Sans", "Regular").held_out
 
 
 def test_charset_file_takes_any_utf8_characters(tmp_path):
