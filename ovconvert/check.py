@@ -86,9 +86,10 @@ def _depends_on(path: Path, changed: set[str], repo: Path) -> bool:
     source) changed."""
     recipe = load_recipe(str(path))
     relative = path.resolve().relative_to(repo).as_posix()
-    watched = [relative, f"ovconvert/families/{recipe.family}.py"]
-    if recipe.family == "aocr":
-        watched += ["ovconvert/aocr/"]
+    from ovconvert import families
+
+    watched = [relative, f"ovconvert/families/{recipe.family}.py",
+               *getattr(families.get(recipe.family), "CODE_PATHS", ())]
     recipe_dir = path.resolve().parent.relative_to(repo).as_posix()
     for item in (*recipe.validate.images, recipe.source.path or ""):
         if "${recipe_dir}/" in item:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 
 import tensorflow as tf
@@ -296,7 +295,3 @@ def read_annotations(path: str) -> list[tuple[int, str, str]]:
     if not entries:
         raise UserError(f"{path}: the annotation file is empty; add lines 'IMAGE-PATH LABEL'")
     return entries
-
-
-def label_statistics(labels: list[str]) -> Counter:
-    return Counter(len(label) for label in labels)

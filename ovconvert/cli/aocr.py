@@ -198,18 +198,17 @@ def run_dataset(args) -> int:
 
 
 def run_train(args) -> int:
+    from ovconvert.aocr import config as config_io
     from ovconvert.aocr import train
     from ovconvert.aocr.charset import DEFAULT
 
     requested = requested_config(args)
-    from ovconvert.aocr import config as config_io
     if config_io.load(args.model_dir) is None or not args.resume:
         requested.setdefault("charset", DEFAULT)  # a new model: aocr's defaults for what was not given
-    learning_rate = args.initial_learning_rate
     options = train.TrainOptions(
         dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
-        initial_learning_rate=learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
+        initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
         clip_gradients=args.clip_gradients, resume=args.resume)
     summary = train.train(requested, options)
     print(json.dumps(summary))

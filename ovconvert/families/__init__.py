@@ -5,6 +5,8 @@ A family module provides (each optional, looked up by name):
   build_network(network, definition_dir)                                for `freeze.network`
   validation_samples(recipe, frozen, cut) -> list[Sample]                 what validate feeds both sides
   decode(outputs: list[np.ndarray], recipe) -> str                      for the OCR metric
+  source_fingerprint(builder, args) -> str                              built sources' cache key
+  CODE_PATHS: paths besides the family module that shape its conversions  for check --changed-since
 """
 
 import importlib

@@ -21,6 +21,8 @@ from ovconvert.errors import UserError
 
 log = logging.getLogger("ovconvert")
 
+# Code besides this module that decides what the recipes convert (ovconvert check --changed-since).
+CODE_PATHS = ("ovconvert/aocr/",)
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "aocr" / "pretrained"
 STRING_INPUT = "input:0"
 
@@ -76,10 +78,10 @@ def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     if not recipe.validate.images:
         raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines)")
     samples = []
-    for annotations in recipe.validate.images:
-        for line, path, label in read_annotations(annotations):
+    for annotation_file in recipe.validate.images:
+        for line, path, label in read_annotations(annotation_file):
             if not Path(path).is_file():
-                raise UserError(f"{annotations}:{line}: image {path} does not exist")
+                raise UserError(f"{annotation_file}:{line}: image {path} does not exist")
             samples.append((Path(path).name, Path(path).read_bytes(), label))
     return samples[:recipe.validate.count]
 
@@ -87,17 +89,6 @@ def sample_images(recipe) -> list[tuple[str, bytes, str]]:
 def validation_samples(recipe, frozen, cut) -> list:
     """TensorFlow reads each image through the whole graph (decoding and preprocessing included); the
     tensor it computes at the cut is what the IR gets, so the comparison covers the cut too."""
-    import tensorflow as tf
+    from ovconvert.families.aocr_legacy import samples_through_graph
 
-    from ovconvert.graph.tf_graph import import_graph
-    from ovconvert.stages.validate import Sample
-
-    graph = import_graph(frozen.path)
-    cut_tensors = [spec.tensor_name for spec in cut.original_inputs]
-    samples = []
-    with tf.compat.v1.Session(graph=graph) as session:
-        for name, encoded, label in sample_images(recipe):
-            feed = {STRING_INPUT: [encoded]}
-            ir_inputs = session.run(cut_tensors, feed_dict=feed)
-            samples.append(Sample(name, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=label))
-    return samples
+    return samples_through_graph(frozen.path, cut, STRING_INPUT, sample_images(recipe))

@@ -38,25 +38,33 @@ def decode(outputs, recipe) -> str:
 
 
 def validation_samples(recipe, frozen, cut) -> list:
+    texts = list(recipe.validate.args.get("words", words.SAMPLE_WORDS))[:recipe.validate.count]
+    return samples_through_graph(frozen.path, cut, STRING_INPUT,
+                                 [(text, words.png_bytes(words.render(text)), text) for text in texts])
+
+
+def samples_through_graph(frozen_path, cut, string_input: str, images: list[tuple[str, bytes, str]]) -> list:
+    """Validation samples for a graph that takes encoded images: TensorFlow reads each (name, bytes,
+    label) through the whole graph, and the IR gets the tensor TensorFlow computed at the cut. Shared by
+    the aocr families (original exports and ovconvert's own)."""
     import tensorflow as tf
 
     from ovconvert.stages.validate import Sample
 
-    graph = import_graph(frozen.path)
+    graph = import_graph(frozen_path)
     try:
-        string_input = graph.get_tensor_by_name(STRING_INPUT)
+        string_tensor = graph.get_tensor_by_name(string_input)
     except KeyError:
-        raise UserError(f"the graph has no {STRING_INPUT}; is it an aocr export? (aocr_legacy recipes need one)") \
+        raise UserError(f"the graph has no {string_input}; is it an aocr export? (aocr recipes need one)") \
             from None
-    batched = string_input.shape.rank == 1
+    batched = string_tensor.shape.rank == 1
     cut_tensors = [spec.tensor_name for spec in cut.original_inputs]
     samples = []
     with tf.compat.v1.Session(graph=graph) as session:
-        for text in list(recipe.validate.args.get("words", words.SAMPLE_WORDS))[:recipe.validate.count]:
-            data = words.png_bytes(words.render(text))
-            feed = {STRING_INPUT: [data] if batched else data}
+        for name, data, label in images:
+            feed = {string_input: [data] if batched else data}
             ir_inputs = session.run(cut_tensors, feed_dict=feed)
-            samples.append(Sample(text, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=text))
+            samples.append(Sample(name, feed, [np.asarray(v, dtype=np.float32) for v in ir_inputs], label=label))
     return samples
 
 
