@@ -117,6 +117,27 @@ def select(patterns: list[str], changed_since: str | None = None, repo: Path | N
     return chosen
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """One run of a check: a recipe's main conversion (variant None) or one of its variants."""
+
+    path: Path
+    variant: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem + (f"@{self.variant}" if self.variant else "")
+
+    def run_arguments(self) -> list[str]:
+        return [f"{self.path}@{self.variant}"] if self.variant else ["--no-variants", str(self.path)]
+
+
+def conversions(paths: list[Path]) -> list[Conversion]:
+    """Each selected recipe, followed by its variants (a quantized model's .pb twin, for instance)."""
+    return [item for path in paths
+            for item in [Conversion(path)] + [Conversion(path, v) for v in load_recipe(str(path)).variants]]
+
+
 def _matches(path: Path, pattern: str) -> bool:
     relative = path.relative_to(RECIPES_DIR).with_suffix("").as_posix()
     family = relative.split("/")[0] if "/" in relative else None
@@ -126,10 +147,11 @@ def _matches(path: Path, pattern: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------- running
 
-def run_one(path: Path, out_dir: Path, cache_dir: Path, timeout_s: int) -> CheckResult:
-    name = path.stem
+def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: int) -> CheckResult:
+    name, path = conversion.name, conversion.path
     run_dir = out_dir / name
-    command = [sys.executable, "-m", "ovconvert", "run", str(path), "-o", str(run_dir), "--cache-dir", str(cache_dir)]
+    command = [sys.executable, "-m", "ovconvert", "run", *conversion.run_arguments(), "-o", str(run_dir),
+               "--cache-dir", str(cache_dir)]
     started = time.monotonic()
     try:
         process = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
@@ -185,16 +207,18 @@ def compare(result: CheckResult, baseline: dict, margins: Margins) -> CheckResul
 
 def run_all(paths: list[Path], out_dir: Path, cache_dir: Path, jobs: int = 1, timeout_s: int = 1800,
             baseline: dict | None = None, margins: Margins = Margins(), progress=None) -> list[CheckResult]:
+    """Run the recipes (and their variants), `jobs` at a time; results in selection order."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    runs = conversions(paths)
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_one, path, out_dir, cache_dir, timeout_s): path for path in paths}
+        futures = {pool.submit(run_one, item, out_dir, cache_dir, timeout_s): item for item in runs}
         for future in concurrent.futures.as_completed(futures):
             result = compare(future.result(), baseline or {}, margins)
             results[futures[future]] = result
             if progress:
                 progress(result)
-    return [results[path] for path in paths]
+    return [results[item] for item in runs]
 
 
 # ---------------------------------------------------------------------------------------------- reports

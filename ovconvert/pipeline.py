@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from ovconvert import families
 from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
+from ovconvert.graph.tflite import is_tflite
 from ovconvert.recipes.loader import expand
 from ovconvert.recipes.schema import Recipe
 
@@ -81,7 +82,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, convert, cut, freeze, report, summarize, validate
+    from ovconvert.stages import acquire, convert, cut, freeze, summarize, validate
     from ovconvert.graph import proto
 
     out_dir = options.output_dir
@@ -89,14 +90,12 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     timer = _Timer()
     record: dict[str, Any] = {"recipe": recipe.name, "family": recipe.family, "task": recipe.task,
                               "description": recipe.description, "status": "error", "timings": timer.timings}
-    recipe = expand_all(recipe, {"convert_dir": str(out_dir.resolve()), "cache_dir": str(options.cache_dir),
-                                 "recipe_dir": str(Path(recipe.path).resolve().parent)})
+    known = _placeholder_values(recipe, options.cache_dir, out_dir.resolve())
+    recipe = expand_all(recipe, known)
     try:
         with timer.stage("acquire", _source_text(recipe)):
             acquired = acquire.acquire(recipe.source, recipe.family, options.cache_dir)
-            values = {"download_dir": str(acquired.directory), "convert_dir": str(out_dir.resolve()),
-                      "recipe_dir": str(Path(recipe.path).resolve().parent), "cache_dir": str(options.cache_dir),
-                      "source": str(acquired.file)}
+            values = {**known, "download_dir": str(acquired.directory), "source": str(acquired.file)}
             recipe = expand_all(recipe, values)
             freeze_spec = _frozen_graph_from_source(recipe, acquired)
             network_dir = _fetch_network_definition(recipe, options.cache_dir, out_dir)
@@ -107,24 +106,44 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         record["frozen_graph"] = {"path": str(frozen.path), "nodes": frozen.node_count}
 
         with timer.stage("summarize"):
-            summary = summarize.summarize(proto.read_graph_def(frozen.path))
-            (out_dir / "summary.txt").write_text(summary.ov_text() + "\n" + summary.details_text(str(frozen.path)))
-            (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
-            log.info("      %d input(s): %s; %d output(s)", len(summary.inputs), ", ".join(summary.inputs),
-                     len(summary.outputs))
+            if freeze_spec.format == "tflite":
+                summary = _summarize_tflite(frozen.path, out_dir)
+                graph_outputs = summary.output_names
+            else:
+                summary = summarize.summarize(proto.read_graph_def(frozen.path))
+                (out_dir / "summary.txt").write_text(summary.ov_text() + "\n" + summary.details_text(str(frozen.path)))
+                (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+                log.info("      %d input(s): %s; %d output(s)", len(summary.inputs), ", ".join(summary.inputs),
+                         len(summary.outputs))
+                graph_outputs = tuple(o for o in summary.outputs if o not in summary.noisy_outputs)
 
         outputs = recipe.cut.outputs or frozen.outputs
-        with timer.stage("cut", ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
-            cut_inputs = recipe.cut.inputs
-            family = families.get(recipe.family)
-            if hasattr(family, "resolve_cut_inputs"):
-                cut_inputs = family.resolve_cut_inputs(frozen.path, cut_inputs, outputs)
-            cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir)
+        if not outputs and freeze_spec.format == "tflite":
+            outputs = graph_outputs
+        elif not outputs:
+            # No output named: the graph's own outputs, as summarize found them (a classifier's one).
+            outputs = graph_outputs
+            log.info("      outputs not named in the recipe; using the graph's: %s", ", ".join(outputs))
+        if freeze_spec.format == "tflite":
+            # A .tflite model is converted whole: nothing to cut.
+            cut_graph = cut.whole_tflite(frozen.path, summary)
+        else:
+            with timer.stage("cut", ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
+                cut_inputs = recipe.cut.inputs
+                family = families.get(recipe.family)
+                if hasattr(family, "resolve_cut_inputs"):
+                    cut_inputs = family.resolve_cut_inputs(frozen.path, cut_inputs, outputs)
+                cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir)
+                if recipe.convert.backend == "mo" and hasattr(family, "adapt_for_mo"):
+                    if changed := family.adapt_for_mo(cut_graph.path, recipe.convert):
+                        log.info("      adapted %d node(s) of the cut graph for mo's replacements", changed)
         record["cut"] = {"inputs": [str(s) for s in cut_graph.original_inputs], "outputs": list(cut_graph.outputs)}
 
         with timer.stage("convert", recipe.convert.backend):
-            ir = convert.convert(recipe.convert, cut_graph.path, cut_graph.inputs, cut_graph.outputs, out_dir,
-                                 recipe.convert.model_name or recipe.name)
+            whole = freeze_spec.format == "tflite"  # mo takes a .tflite as it is: no --input/--output
+            ir = convert.convert(recipe.convert, cut_graph.path, () if whole else cut_graph.inputs,
+                                 () if whole else cut_graph.outputs, out_dir,
+                                 recipe.convert.model_name or _file_name(recipe.name))
         record["command"] = list(ir.command)
         record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
 
@@ -139,8 +158,12 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             shutil.rmtree(rejected, ignore_errors=True)
             (out_dir / "ir").replace(rejected)
             record["ir"] = {}
-            raise ValidationFailed(f"{recipe.name}: the IR disagrees with TensorFlow: {'; '.join(result.failures)}"
-                                   f" — check the recipe's mean/scale/channel order (IR kept in {rejected})")
+            family = families.get(recipe.family)
+            cause = getattr(family, "explain_failure", lambda *_: None)(recipe, frozen, result) \
+                or "check the recipe's mean/scale/channel order"
+            framework = "TFLite" if freeze_spec.format == "tflite" else "TensorFlow"
+            raise ValidationFailed(f"{recipe.name}: the IR disagrees with {framework}: {'; '.join(result.failures)}"
+                                   f" — {cause} (IR kept in {rejected})")
         record["status"] = "converted"
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
     except OvconvertError as error:
@@ -153,6 +176,47 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         with timer.stage("report"):
             report_stage.write_report(out_dir, record)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
+
+
+def _placeholder_values(recipe: Recipe, cache_dir: Path, out_dir: Path) -> dict[str, str]:
+    """The placeholders known before the source is acquired (${download_dir} and ${source} come after)."""
+    values = {"convert_dir": str(out_dir), "cache_dir": str(cache_dir), "mo_ext_dir": str(mo_ext_dir())}
+    if recipe.path:
+        values["recipe_dir"] = str(Path(recipe.path).resolve().parent)
+    return values
+
+
+def mo_ext_dir() -> Path:
+    """The installed Model Optimizer's directory, where its transformations configs live under front/tf/
+    (Open Model Zoo calls it $mo_ext_dir). Found without importing mo."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("openvino.tools.mo")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the Model Optimizer (openvino-dev) is not installed; run `make install` or "
+                        "pip install openvino-dev==2024.6.0")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _summarize_tflite(path: Path, out_dir: Path):
+    from ovconvert.graph.tflite import summarize_tflite
+
+    summary = summarize_tflite(path)
+    (out_dir / "summary.txt").write_text(summary.text())
+    (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+    log.info("      %d input(s): %s; %d output(s); %s", len(summary.inputs), ", ".join(t.name for t in summary.inputs),
+             len(summary.outputs), "int8 per-channel (TF2 converter)" if summary.per_channel_int8
+             else summary.quantization_kind())
+    if summary.unsupported_ops:
+        ops = ", ".join(f"{op} ×{count}" for op, count in summary.unsupported_ops.items())
+        raise UserError(f"{path.name} has ops OpenVINO cannot convert: {ops}; convert the model without them "
+                        "(e.g. export the detector without its TFLite post-processing) or use the TensorFlow model")
+    return summary
+
+
+def _file_name(recipe_name: str) -> str:
+    """The IR's file name: a variant `name@pb` gives `name-pb.xml`."""
+    return recipe_name.replace("@", "-")
 
 
 def _source_text(recipe: Recipe) -> str:
@@ -176,12 +240,17 @@ def _frozen_graph_from_source(recipe: Recipe, acquired):
             spec = dataclasses.replace(spec, format="meta_graph", graph=str(source))
         elif source.suffix in (".keras", ".h5"):
             spec = dataclasses.replace(spec, format="keras", keras_model=str(source))
+        elif is_tflite(source):
+            spec = dataclasses.replace(spec, format="tflite", graph=str(source))
         else:
             spec = dataclasses.replace(spec, format="frozen", graph=str(source))
         log.info("      source %s: freezing as %s", source, spec.format)
     if spec.format == "frozen" and spec.graph and not Path(spec.graph).exists() and acquired.file.is_file() \
             and acquired.file.suffix in (".pb", ".pbtxt"):
         log.info("      using %s as the frozen graph (freeze.graph %s is not there)", acquired.file, spec.graph)
+        return dataclasses.replace(spec, graph=str(acquired.file))
+    if spec.format == "tflite" and spec.graph and not Path(spec.graph).exists() and is_tflite(acquired.file):
+        log.info("      using %s as the model (freeze.graph %s is not there)", acquired.file, spec.graph)
         return dataclasses.replace(spec, graph=str(acquired.file))
     return spec
 
@@ -209,16 +278,22 @@ def _dry_run(recipe: Recipe, options: RunOptions, comments: bool = True) -> RunR
     out_dir = options.output_dir
     if comments:
         print(f"# {recipe.name}: acquire {_source_text(recipe)}")
-    if comments:
+    if comments and recipe.freeze.format != "tflite":
         print(f"# freeze ({recipe.freeze.format}) → {out_dir / 'frozen.pb'}")
     specs = [parse_tensor_spec(text) for text in recipe.cut.inputs]
     inputs = tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype) for s in specs)
     outputs = recipe.cut.outputs or recipe.freeze.outputs
-    if comments:
-        print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → {', '.join(outputs)} → {out_dir / 'cut.pb'}")
-    recipe = expand_all(recipe, {"convert_dir": str(out_dir), "cache_dir": str(options.cache_dir)})
-    convert.convert(recipe.convert, out_dir / "cut.pb", inputs, outputs, out_dir,
-                    recipe.convert.model_name or recipe.name, dry_run=True)
+    recipe = expand_all(recipe, _placeholder_values(recipe, options.cache_dir, out_dir))
+    model = out_dir / "cut.pb"
+    if recipe.freeze.format == "tflite":
+        inputs, outputs, model = (), (), Path(recipe.freeze.graph)
+        if comments:
+            print(f"# {model.name} is converted whole (no cut)")
+    elif comments:
+        print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → "
+              f"{', '.join(outputs) or '(graph outputs)'} → {model}")
+    convert.convert(recipe.convert, model, inputs, outputs, out_dir,
+                    recipe.convert.model_name or _file_name(recipe.name), dry_run=True)
     return RunResult(recipe.name, "dry run", EXIT_OK, "")
 
 

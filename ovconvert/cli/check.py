@@ -49,8 +49,8 @@ def run(args) -> int:
         raise UserError(f"-j {args.jobs}: give at least 1")
     paths = check.select(args.recipes, args.changed_since)
     if args.list:
-        for path in paths:
-            print(path)
+        for item in check.conversions(paths):
+            print(item.path if item.variant is None else f"{item.path}@{item.variant}")
         return 0
     if not paths:
         print("ovconvert check: no recipe to run" + (f" (nothing changed since {args.changed_since})"
@@ -58,7 +58,7 @@ def run(args) -> int:
         return 0
     baseline = check.load_baseline(args.baseline) if args.baseline else {}
     margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin)
-    print(f"checking {len(paths)} recipe(s) with {args.jobs} job(s)…", file=sys.stderr)
+    print(f"checking {len(paths)} recipe(s) and their variants with {args.jobs} job(s)…", file=sys.stderr)
     results = check.run_all(paths, args.output_dir, args.cache_dir or default_cache_dir(), args.jobs, args.timeout,
                             baseline, margins,
                             progress=lambda r: print(f"  {r.recipe}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr))

@@ -16,7 +16,10 @@ def add_arguments(parser) -> None:
                         help="download cache (default: $OVCONVERT_CACHE or ~/.cache/ovconvert)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     parser.add_argument("--backend", choices=("mo", "ovc"), help="override the recipes' convert.backend")
-    parser.add_argument("--source", help="use this local file or directory as the source model")
+    parser.add_argument("--source", help="use this local file or directory as the source model (for the "
+                        "recipe's main conversion, or the variant named as RECIPE@VARIANT)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="run only the recipes' main conversions, not their variants")
     add_recipe_overrides(parser)
 
 
@@ -29,7 +32,7 @@ def run(args) -> int:
     check_output_dir(args.output_dir)
     cache_dir = args.cache_dir or default_cache_dir()
     results, worst = [], 0
-    for name in args.recipes:
+    for name, out_dir in _runs(args):
         try:
             recipe = load_recipe(name, tuple(args.overrides), args.source)
         except OvconvertError as error:
@@ -37,8 +40,6 @@ def run(args) -> int:
             results.append((name, "error", error.exit_code))
             worst = max(worst, error.exit_code)
             continue
-        out_dir = args.output_dir / recipe.name if len(args.recipes) > 1 or args.output_dir == Path("runs") \
-            else args.output_dir
         result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
@@ -52,3 +53,29 @@ def run(args) -> int:
         print(f"{len(results) - len(failed)} of {len(results)} recipes converted" +
               (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return worst
+
+
+def _runs(args) -> list[tuple[str, Path]]:
+    """(recipe name, output directory) for each conversion: a recipe, then each of its variants as
+    `name@variant` into `<its directory>@variant`. A `--source` file stands in for one conversion only, so
+    with --source (or --no-variants, or a name already naming a variant) variants are not added."""
+    from ovconvert.recipes.loader import load_recipe, split_variant
+
+    many = len(args.recipes) > 1 or args.output_dir == Path("runs")
+    runs = []
+    for name in args.recipes:
+        out_dir = args.output_dir / split_variant(Path(name).stem if name.endswith(".yaml") else Path(name).name)[0] \
+            if many else args.output_dir
+        base, variant = split_variant(name)
+        if variant is not None:
+            runs.append((name, out_dir.with_name(f"{out_dir.name}@{variant}") if many else out_dir))
+            continue
+        runs.append((name, out_dir))
+        if args.source or args.no_variants:
+            continue
+        try:
+            variants = load_recipe(name).variants
+        except Exception:  # reported when the run itself loads it
+            variants = {}
+        runs += [(f"{name}@{v}", out_dir.with_name(f"{out_dir.name}@{v}")) for v in variants]
+    return runs

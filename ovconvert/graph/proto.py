@@ -112,3 +112,28 @@ def shape_text(shape_proto) -> str:
     if len(dims) == 1:
         return f"({dims[0]},)"
     return "(" + ", ".join(dims) + ")"
+
+
+def int_values(tensor) -> list[int]:
+    """The values of an int32/int64 TensorProto (a Const's `value`), however it stores them."""
+    import numpy as np
+
+    wide = tensor.dtype == types_pb2.DT_INT64
+    if tensor.tensor_content:
+        return np.frombuffer(tensor.tensor_content, np.int64 if wide else np.int32).tolist()
+    values = list(tensor.int64_val if wide else tensor.int_val)
+    size = 1
+    for dim in tensor.tensor_shape.dim:
+        size *= dim.size
+    # A TensorProto may store one value for a tensor filled with it.
+    return values * size if len(values) == 1 and size > 1 else values
+
+
+def int_tensor(values: list[int], dtype: int):
+    """A 1-D int32/int64 TensorProto holding `values`."""
+    from tensorboard.compat.proto import tensor_pb2
+
+    tensor = tensor_pb2.TensorProto(dtype=dtype)
+    tensor.tensor_shape.dim.add().size = len(values)
+    (tensor.int64_val if dtype == types_pb2.DT_INT64 else tensor.int_val).extend(int(v) for v in values)
+    return tensor

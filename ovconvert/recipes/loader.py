@@ -25,7 +25,7 @@ from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.recipes.schema import Recipe
 
 RECIPES_DIR = Path(os.environ.get("OVCONVERT_RECIPES", Path(__file__).resolve().parents[2] / "recipes"))
-PLACEHOLDERS = ("download_dir", "convert_dir", "recipe_dir", "cache_dir", "source")
+PLACEHOLDERS = ("download_dir", "convert_dir", "recipe_dir", "cache_dir", "source", "mo_ext_dir")
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -72,7 +72,15 @@ def _family_of(path: Path) -> Optional[str]:
 # ---------------------------------------------------------------------------------------------- loading
 
 
+def split_variant(name_or_path: str) -> tuple[str, Optional[str]]:
+    """`mobilenet_v1_0.25_128_quant@pb` → (`mobilenet_v1_0.25_128_quant`, `pb`); no `@`: no variant."""
+    base, sep, variant = name_or_path.rpartition("@")
+    return (base, variant) if sep and base and "/" not in variant else (name_or_path, None)
+
+
 def load_recipe(name_or_path: str, overrides: tuple[str, ...] = (), source_path: Optional[str] = None) -> Recipe:
+    """Load a recipe by path or name; `NAME@VARIANT` loads one of its variants (see Recipe.variants)."""
+    name_or_path, variant = split_variant(name_or_path)
     path = find_recipe(name_or_path)
     where = _display_path(path)
     try:
@@ -84,6 +92,8 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] = (), source_path:
     if not isinstance(raw, dict):
         raise RecipeError(where, "", f"expected a mapping of recipe keys, got {_describe(raw)}")
     raw.setdefault("name", path.stem)
+    if variant is not None:
+        _apply_variant(raw, variant, where)
     for override in overrides:
         _apply_override(raw, override, where)
     if source_path is not None:
@@ -101,6 +111,20 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def _apply_variant(raw: dict, variant: str, where: str) -> None:
+    """Turn the raw recipe into its variant: the variant's overrides applied, named `name@variant`."""
+    variants = raw.pop("variants", None) or {}
+    if not isinstance(variants, dict) or variant not in variants:
+        known = ", ".join(variants) if isinstance(variants, dict) and variants else "none"
+        raise RecipeError(where, "variants", f"no variant {variant!r} (this recipe has: {known})")
+    changes = variants[variant]
+    if not isinstance(changes, dict):
+        raise RecipeError(where, f"variants.{variant}", f"expected a mapping of KEY: VALUE, got {_describe(changes)}")
+    for key, value in changes.items():
+        _set_key(raw, str(key), value, where)
+    raw["name"] = f"{raw['name']}@{variant}"
+
+
 def _apply_override(raw: dict, override: str, where: str) -> None:
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
@@ -109,6 +133,11 @@ def _apply_override(raw: dict, override: str, where: str) -> None:
         value = yaml.safe_load(value_text) if value_text.strip() else None
     except yaml.YAMLError:
         raise UserError(f"--set {override}: the value is not valid YAML; quote it or write a list as [a,b]") from None
+    _set_key(raw, key, value, where)
+
+
+def _set_key(raw: dict, key: str, value: Any, where: str) -> None:
+    """Set a dotted key (`convert.mean_values`) in the raw recipe mapping, creating sections as needed."""
     node = raw
     parts = key.strip().split(".")
     for part in parts[:-1]:
@@ -224,8 +253,12 @@ def _describe(value: Any) -> str:
 
 
 def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
-    if recipe.name != path.stem:
+    if split_variant(recipe.name)[0] != path.stem:
         raise RecipeError(where, "name", f"expected '{path.stem}' (the file name), got {recipe.name!r}")
+    for variant, changes in recipe.variants.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", variant) or not isinstance(changes, Mapping):
+            raise RecipeError(where, f"variants.{variant}", "expected a name of letters, digits, _ . - "
+                              "mapped to KEY: VALUE overrides")
     _check_placeholders(recipe, where)
 
     source = recipe.source
@@ -239,7 +272,7 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
     freeze = recipe.freeze
     required = {
         "frozen": ("graph",), "checkpoint": ("checkpoint",), "meta_graph": ("graph",),
-        "saved_model": ("saved_model_dir",), "keras": ("keras_model",), "auto": (),
+        "saved_model": ("saved_model_dir",), "keras": ("keras_model",), "tflite": ("graph",), "auto": (),
     }[freeze.format]
     for name in required:
         if not getattr(freeze, name):
@@ -247,8 +280,10 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
     if freeze.format == "checkpoint" and not (freeze.graph or freeze.network):
         raise RecipeError(where, "freeze.graph", "a checkpoint needs an inference graph (freeze.graph) or a "
                           "network definition (freeze.network)")
-    if freeze.format in ("frozen", "checkpoint", "meta_graph") and not (freeze.outputs or recipe.cut.outputs):
+    if freeze.format in ("checkpoint", "meta_graph") and not (freeze.outputs or recipe.cut.outputs):
         raise RecipeError(where, "freeze.outputs", "name the output nodes (freeze.outputs or cut.outputs)")
+    if freeze.format == "tflite" and (recipe.cut.inputs or recipe.cut.outputs):
+        raise RecipeError(where, "cut", "a .tflite model is converted whole; remove the cut section")
 
     specs = []
     for i, text in enumerate(recipe.cut.inputs):

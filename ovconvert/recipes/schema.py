@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-FAMILIES = ("slim", "aocr", "aocr_legacy", "odapi")
+FAMILIES = ("slim", "aocr", "aocr_legacy", "odapi", "tflite_quant")
 TASKS = ("classification", "detection", "ocr")
-# "auto": decided by what the source is (SavedModel directory, .meta, .keras/.h5, else a frozen .pb).
-FREEZE_FORMATS = ("frozen", "checkpoint", "meta_graph", "saved_model", "keras", "auto")
+# "auto": decided by what the source is (SavedModel directory, .meta, .keras/.h5, .tflite, else a frozen .pb).
+# "tflite": a .tflite flatbuffer, converted as it is (nothing to freeze, nothing to cut).
+FREEZE_FORMATS = ("frozen", "checkpoint", "meta_graph", "saved_model", "keras", "tflite", "auto")
 BACKENDS = ("mo", "ovc")
 METRICS = ("classification", "ocr", "tensors", "detection")
 
@@ -141,5 +142,8 @@ class Recipe:
     convert: Convert = field(default_factory=Convert)
     validate: Validate = field(default_factory=Validate)
     notes: str = ""
+    # Further conversions of the same source, run after the main one: variant name → `--set`-style
+    # overrides ({"freeze.graph": ..., "cut.inputs": [...]}). Run one alone as `recipe@variant`.
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Set by the loader, not by the YAML.
     path: Optional[str] = field(default=None, metadata={"internal": True})

@@ -91,6 +91,8 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
     print("$ " + shlex.join(display), flush=True)
     if dry_run:
         return None
+    if spec.backend == "mo":
+        check_object_detection_configs(spec)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=out_dir))
@@ -103,6 +105,9 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
                        *mo_arguments(spec, model, inputs, outputs, scratch, model_name)]
         started = time.monotonic()
         with open(log_path, "w") as log_file:
+            if spec.backend == "mo" and (spec.transformations_config or spec.pipeline_config):
+                log_file.write(f"# ovconvert: {LEGACY_FRONTEND_NOTE}\n")
+                log_file.flush()
             try:
                 completed = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT,
                                            env=_tool_environment(), timeout=spec.timeout_s)
@@ -121,6 +126,28 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return IR(final_dir / xml.name, final_dir / binary.name, tuple(display), log_path, seconds)
+
+
+LEGACY_FRONTEND_NOTE = ("--transformations_config/--tensorflow_object_detection_api_pipeline_config switch mo 2024.6 "
+                        "to its legacy TensorFlow frontend (the new frontend has no such replacements)")
+
+
+def check_object_detection_configs(spec: Convert) -> None:
+    """Fail before mo runs, with a message naming the fix, when a config file it would need is missing.
+    Also say what mo does not: these options switch mo 2024.6 to its legacy TensorFlow frontend."""
+    if spec.transformations_config and not Path(spec.transformations_config).is_file():
+        given = Path(spec.transformations_config)
+        from ovconvert.pipeline import mo_ext_dir
+
+        shipped = sorted(p.name for p in (mo_ext_dir() / "front" / "tf").glob("*.json"))
+        close = [name for name in shipped if name.split("_")[0] == given.name.split("_")[0]] or shipped
+        raise UserError(f"convert.transformations_config: {given} not found; use one that ships with mo as "
+                        f"${{mo_ext_dir}}/front/tf/NAME.json, e.g. {', '.join(close[:8])}")
+    if spec.pipeline_config and not Path(spec.pipeline_config).is_file():
+        raise UserError(f"convert.pipeline_config: {spec.pipeline_config} not found; it comes in the model's archive "
+                        "(add it to source.members) or, for a bare frozen graph, write one that describes the graph")
+    if spec.transformations_config or spec.pipeline_config:
+        log.info("      note: %s", LEGACY_FRONTEND_NOTE)
 
 
 def ovc_job(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[str, ...],

@@ -34,6 +34,12 @@ def placeholder_name(spec: TensorSpec) -> str:
     return spec.node if spec.port == 0 else f"{spec.node}_port{spec.port}"
 
 
+def whole_tflite(model_path: Path, summary) -> CutGraph:
+    """A .tflite model is converted whole: its own inputs and outputs stand for the cut."""
+    inputs = tuple(TensorSpec(t.name, 0, t.shape, t.dtype) for t in summary.inputs)
+    return CutGraph(model_path, inputs, summary.output_names, inputs)
+
+
 def cut(frozen_path: Path, input_texts: tuple[str, ...], outputs: tuple[str, ...], out_dir: Path) -> CutGraph:
     graph = proto.read_graph_def(frozen_path)
     nodes = {node.name: node for node in graph.node}

@@ -30,6 +30,11 @@ class FrozenGraph:
 def freeze(spec: Freeze, family: str, out_dir: Path, network_dir: Optional[Path] = None) -> FrozenGraph:
     """Freeze the model a recipe's freeze section describes (paths already expanded) into out_dir/frozen.pb."""
     target = out_dir / "frozen.pb"
+    if spec.format == "tflite":
+        # A .tflite model is already a flat, frozen graph; it goes on as it is.
+        if not Path(spec.graph).is_file():
+            raise UserError(f"freeze.graph: {spec.graph} not found; check the archive members or pass --source")
+        return FrozenGraph(Path(spec.graph), tuple(spec.outputs), 0)
     if spec.format == "frozen":
         graph = proto.read_graph_def(spec.graph)
         if Path(spec.graph).suffix != ".pbtxt":

@@ -1,7 +1,7 @@
 """Stage 6, validate: run TensorFlow and the IR on the same real inputs and compare them.
 
 TensorFlow runs the *frozen* graph, fed at the cut tensors, so the comparison covers the cut as well as
-the conversion. The family decides what each side gets (for images: the IR gets raw 0-255 pixels in the
+the conversion; a .tflite model runs in the TFLite interpreter instead. The family decides what each side gets (for images: the IR gets raw 0-255 pixels in the
 recipe's channel order, TensorFlow gets them through the family's own preprocessing), and the metric
 compares: classification (top-1 agreement, top-5 overlap, differences), ocr (decoded strings), tensors.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from ovconvert import families
 from ovconvert.errors import ToolError, UserError
 from ovconvert.graph.tf_graph import import_graph
+from ovconvert.graph.tflite import is_tflite
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,10 @@ def validate(recipe, frozen, cut, ir) -> ValidationResult:
     samples = family.validation_samples(recipe, frozen, cut)
     if not samples:
         raise UserError("validation has no inputs; set validate.images and validate.count")
-    tf_outputs = run_tensorflow(frozen.path, samples, [f"{name}:0" for name in cut.outputs])
+    if is_tflite(frozen.path):
+        tf_outputs = run_tflite(frozen.path, samples, cut.outputs)
+    else:
+        tf_outputs = run_tensorflow(frozen.path, samples, [f"{name}:0" for name in cut.outputs])
     ir_outputs = run_ir(ir.xml, samples, cut.outputs)
     compare = METRICS[recipe.validate.metric]
     return compare(recipe, family, samples, tf_outputs, ir_outputs)
@@ -80,6 +84,26 @@ def run_tensorflow(graph_path: Path, samples: list[Sample], fetches: list[str]) 
     return results
 
 
+def run_tflite(model_path: Path, samples: list[Sample], output_names: tuple[str, ...]) -> list[list[np.ndarray]]:
+    """The TFLite interpreter on each sample; Sample.tf_feed is keyed by the model's input tensor names."""
+    import tensorflow as tf
+
+    try:
+        interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=2)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        raise ToolError(f"the TFLite interpreter cannot load {model_path.name}: {str(error).splitlines()[0]}") from None
+    inputs = {detail["name"]: detail["index"] for detail in interpreter.get_input_details()}
+    outputs = {detail["name"]: detail["index"] for detail in interpreter.get_output_details()}
+    results = []
+    for sample in samples:
+        for name, value in sample.tf_feed.items():
+            interpreter.set_tensor(inputs[name], value)
+        interpreter.invoke()
+        results.append([interpreter.get_tensor(outputs[name]).copy() for name in output_names])
+    return results
+
+
 def run_ir(xml: Path, samples: list[Sample], output_names: tuple[str, ...]) -> list[list[np.ndarray]]:
     import openvino as ov
 
@@ -89,6 +113,10 @@ def run_ir(xml: Path, samples: list[Sample], output_names: tuple[str, ...]) -> l
     except RuntimeError as error:
         raise ToolError(f"OpenVINO cannot compile the IR {xml.name}: {str(error).splitlines()[0]}") from None
     order = [_output_index(compiled, name, index) for index, name in enumerate(output_names)]
+    if len(compiled.outputs) < len(output_names):
+        # mo's object detection replacements turn the framework's outputs into one DetectionOutput
+        # tensor: take what the IR has, and let the metric read it in its own format.
+        order = list(range(len(compiled.outputs)))
     request = compiled.create_infer_request()
     results = []
     for sample in samples:
@@ -142,8 +170,9 @@ def _check(result: ValidationResult, tolerance) -> ValidationResult:
 def compare_classification(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
     top1, top5, details = [], [], []
     for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
-        expected = np.asarray(tf_values[0]).reshape(-1)
-        actual = np.asarray(ir_values[0]).reshape(-1)
+        # As floats: quantized models give uint8 scores, and negating a uint8 wraps around.
+        expected = np.asarray(tf_values[0], dtype=np.float64).reshape(-1)
+        actual = np.asarray(ir_values[0], dtype=np.float64).reshape(-1)
         tf_top5, ir_top5 = np.argsort(-expected)[:5], np.argsort(-actual)[:5]
         top1.append(tf_top5[0] == ir_top5[0])
         top5.append(len(set(tf_top5) & set(ir_top5)) / 5)
@@ -184,8 +213,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]:
-    """(class, score, box) above the threshold from the Object Detection API's outputs, in the cut's
-    output order: boxes [1,N,4], scores [1,N], classes [1,N], num_detections [1]."""
+    """(class, score, box) above the threshold, boxes as [ymin, xmin, ymax, xmax]. Two formats: the Object
+    Detection API's outputs in the cut's output order (boxes [1,N,4], scores [1,N], classes [1,N],
+    num_detections [1]); or OpenVINO's DetectionOutput [1,1,N,7] rows of (image, label, score, xmin,
+    ymin, xmax, ymax), ended by an image id of -1 — its labels count the background as 0, as the
+    Object Detection API's classes do (they start at 1)."""
+    if len(values) == 1 and np.asarray(values[0]).shape[-1] == 7:
+        rows = np.asarray(values[0]).reshape(-1, 7)
+        rows = rows[:np.argmax(rows[:, 0] < 0)] if (rows[:, 0] < 0).any() else rows
+        return [(int(row[1]), float(row[2]), row[[4, 3, 6, 5]]) for row in rows if row[2] >= threshold]
     boxes, scores, classes, count = (np.asarray(v) for v in values[:4])
     count = int(np.asarray(count).reshape(-1)[0])
     return [(int(classes.reshape(-1)[i]), float(scores.reshape(-1)[i]), boxes.reshape(-1, 4)[i])
@@ -194,7 +230,9 @@ def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]
 
 def compare_detection(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
     """Each framework box above the score threshold must have an IR box of the same class with IoU ≥
-    min_iou (greedy, best IoU first); counts matched, missed (framework only) and extra (IR only)."""
+    min_iou (greedy, best IoU first); counts matched, missed (framework only) and extra (IR only).
+    Symmetric near the threshold: an IR box a little below it may match, and an IR box just above it is
+    not extra when the framework has the same box a little below it."""
     threshold = float(recipe.validate.args.get("score_threshold", 0.3))
     min_iou = float(recipe.validate.args.get("min_iou", 0.9))
     matched = missed = extra = 0
@@ -218,7 +256,9 @@ def compare_detection(recipe, family, samples, tf_outputs, ir_outputs) -> Valida
             sample_matched += 1
             score_diff = max(score_diff, abs(score - found[best][1]))
         matched += sample_matched
-        extra += sum(1 for i, (_, s, _) in enumerate(found) if i not in used and s >= threshold)
+        near = _detections(tf_values, threshold * 0.5)
+        extra += sum(1 for i, (cls, s, box) in enumerate(found) if i not in used and s >= threshold
+                     and not any(c == cls and _iou(box, b) >= min_iou for c, _, b in near))
         details.append({"name": sample.name, "framework_boxes": len(expected), "matched": sample_matched})
     total = matched + missed
     metrics = {"images": len(samples), "detections": total, "matched": matched, "missed": missed, "extra": extra,
