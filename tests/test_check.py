@@ -91,3 +91,28 @@ def test_bad_check_arguments_are_one_line_errors(recipe_dir, tmp_path, cli):
     (tmp_path / "bad.json").write_text("[1, 2]")
     code, _, err = cli("check", "tiny_ok", "--baseline", tmp_path / "bad.json")
     assert code == 2 and "not an ovconvert baseline" in err
+
+
+def test_check_fails_a_recipe_whose_mean_values_are_broken(tmp_path, cli, monkeypatch):
+    """A real regression: the quantized classifier's .pb twin with wrong mean values. Its main .tflite
+    conversion still passes; the broken variant fails validation, and check says so in every report."""
+    from ovconvert import check
+    from ovconvert.recipes import loader
+
+    root = tmp_path / "repo" / "recipes"
+    (root / "tflite_quant").mkdir(parents=True)
+    text = (REPO / "recipes" / "tflite_quant" / "tiny_photo_classifier_quant.yaml").read_text()
+    broken = text.replace("convert.mean_values: [127.5, 127.5, 127.5]", "convert.mean_values: [100, 100, 100]")
+    assert broken != text
+    (root / "tflite_quant" / "tiny_broken_mean.yaml").write_text(broken)
+    monkeypatch.setattr(loader, "RECIPES_DIR", root)
+    monkeypatch.setattr(check, "RECIPES_DIR", root)
+    junit, markdown = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code, out, err = cli("check", "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache",
+                         "--junit", junit, "--markdown", markdown)
+    assert code == 1, out + err
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:4]}
+    assert rows == {"tiny_broken_mean": "passed", "tiny_broken_mean@pb": "failed"}
+    failed = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase") if case.find("failure") is not None]
+    assert failed == ["tiny_broken_mean@pb"]
+    assert "| tiny_broken_mean@pb | failed |" in markdown.read_text()

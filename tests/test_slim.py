@@ -85,3 +85,18 @@ def test_every_tf_slim_network_converts_over_loopback(cli, loopback, tmp_path, n
     code, err, report, _ = run_recipe(cli, name, tmp_path, *overrides, "--set", "validate.count=4")
     assert code == 0, err
     assert report["validation"]["passed"]
+
+
+def test_the_tables_bgr_mean_order_fails_on_resnet_v1_and_the_rgb_order_passes(cli, loopback, tmp_path):
+    """OpenVINO's table gives ResNet v1's means "as if the image is read in BGR" ([103.94,116.78,123.68]);
+    mo subtracts them after reversing the channels, so only the RGB order is right. An untrained ResNet
+    saturates its softmax to one class for every photo, so this compares the logits, where it cannot hide."""
+    overrides = serve_untrained(loopback, "resnet_v1_50", tmp_path)
+    logits = ["--set", "freeze.outputs=[resnet_v1_50/logits/BiasAdd]", "--set", "validate.count=4"]
+    code, err, report, _ = run_recipe(cli, "resnet_v1_50", tmp_path / "rgb", *overrides, *logits)
+    assert code == 0, err
+    assert report["validation"]["metrics"]["max_rel_diff"] < 1e-3
+    code, err, report, _ = run_recipe(cli, "resnet_v1_50", tmp_path / "bgr", *overrides, *logits,
+                                      "--set", "convert.mean_values=[103.94,116.78,123.68]")
+    assert code == 1 and "max_rel_diff" in err, err
+    assert report["validation"]["metrics"]["max_rel_diff"] > 1e-2

@@ -95,6 +95,9 @@ class Convert:
     transformations_config: Optional[str] = None
     pipeline_config: Optional[str] = None
     extra_args: tuple[str, ...] = ()
+    # Give mo --output with the cut's outputs (the cut already keeps only what they need). Off where a
+    # transformations config names its own outputs (Mask R-CNN).
+    mo_outputs: bool = True
     model_name: Optional[str] = None
     timeout_s: int = 600
 

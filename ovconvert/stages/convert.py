@@ -50,7 +50,7 @@ def mo_arguments(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], out
         shapes = spec.input_shape or tuple(s.shape for s in inputs if s.shape is not None)
         if shapes:
             args += ["--input_shape", ",".join(_vector(shape) for shape in shapes)]
-    if outputs:
+    if outputs and spec.mo_outputs:
         args += ["--output", ",".join(outputs)]
     if spec.mean_values is not None:
         args += ["--mean_values", _vector(spec.mean_values)]

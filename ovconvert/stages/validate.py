@@ -218,8 +218,9 @@ def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]
     num_detections [1]); or OpenVINO's DetectionOutput [1,1,N,7] rows of (image, label, score, xmin,
     ymin, xmax, ymax), ended by an image id of -1 — its labels count the background as 0, as the
     Object Detection API's classes do (they start at 1)."""
-    if len(values) == 1 and np.asarray(values[0]).shape[-1] == 7:
-        rows = np.asarray(values[0]).reshape(-1, 7)
+    detection_output = next((np.asarray(v) for v in values if np.ndim(v) == 4 and np.shape(v)[-1] == 7), None)
+    if detection_output is not None:  # (Mask R-CNN's IR gives the masks besides)
+        rows = detection_output.reshape(-1, 7)
         rows = rows[:np.argmax(rows[:, 0] < 0)] if (rows[:, 0] < 0).any() else rows
         return [(int(row[1]), float(row[2]), row[[4, 3, 6, 5]]) for row in rows if row[2] >= threshold]
     boxes, scores, classes, count = (np.asarray(v) for v in values[:4])
