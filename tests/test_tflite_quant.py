@@ -154,7 +154,8 @@ def _detection_postprocess_tflite(path: Path) -> Path:
     frozen.write_bytes(graph_def.SerializeToString())
     converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
         str(frozen), ["raw_outputs/box_encodings", "raw_outputs/class_predictions"],
-        [f"TFLite_Detection_PostProcess{suffix}" for suffix in ("", ":1", ":2", ":3")])
+        [f"TFLite_Detection_PostProcess{suffix}" for suffix in ("", ":1", ":2", ":3")],
+        input_shapes={"raw_outputs/box_encodings": [1, 10, 4], "raw_outputs/class_predictions": [1, 10, 4]})
     converter.allow_custom_ops = True
     path.write_bytes(converter.convert())
     return path
@@ -175,3 +176,14 @@ def test_corrupt_tflite_is_a_one_line_error(cli, tmp_path, shared_cache):
     code, _, err = cli("run", TINY, "--source", model, "-o", tmp_path / "bad", "--cache-dir", shared_cache)
     assert code in (2, 3), err
     assert "broken.tflite" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_summarize_reports_a_tflite_models_tensors_and_unconvertible_ops(cli, tmp_path):
+    model = _detection_postprocess_tflite(tmp_path / "ssd_postprocess.tflite")
+    code, out, err = cli("summarize", model, "--unsupported")
+    assert code == 0, err
+    assert out.startswith("2 input(s) detected:\nName: raw_outputs/box_encodings, type: float32, shape: [1,10,4]\n")
+    assert "ops OpenVINO cannot convert: TFLite_Detection_PostProcess ×1" in out
+    code, out, _ = cli("summarize", model, "--json")
+    summary = json.loads(out)
+    assert summary["op_histogram"] == {"TFLite_Detection_PostProcess": 1} and not summary["per_channel_int8"]

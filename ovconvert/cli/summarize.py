@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="frozen .pb/.pbtxt, inference graph with --checkpoint, .meta, SavedModel dir")
+    parser.add_argument("model", help="frozen .pb/.pbtxt, inference graph with --checkpoint, .meta, SavedModel dir, "
+                        ".tflite")
     parser.add_argument("--text", action="store_true", help="the .pb is a text protobuf")
     parser.add_argument("--checkpoint", help="checkpoint to freeze the inference graph or MetaGraph with")
     parser.add_argument("--tags", default="serve", help="SavedModel tags, comma-separated (default: serve)")
@@ -70,8 +71,11 @@ def _all_sinks(path: Path) -> tuple[str, ...]:
 
 
 def run(args) -> int:
+    from ovconvert.graph.tflite import is_tflite
     from ovconvert.stages.summarize import summarize
 
+    if Path(args.model).is_file() and is_tflite(args.model):
+        return _summarize_tflite(args)
     graph, frozen_path = graph_for_summary(args.model, args.text, args.checkpoint, args.tags, args.weights)
     summary = summarize(graph, str(frozen_path) if args.unsupported else None)
     if args.json:
@@ -80,4 +84,17 @@ def run(args) -> int:
     sys.stdout.write(summary.ov_text())
     if args.details or args.unsupported:
         sys.stdout.write("\n" + summary.details_text(str(frozen_path)))
+    return 0
+
+
+def _summarize_tflite(args) -> int:
+    """A .tflite: its tensors with their quantization, op types, and (with --unsupported or --details)
+    the ops OpenVINO's TFLite frontend cannot convert."""
+    from ovconvert.graph.tflite import summarize_tflite
+
+    summary = summarize_tflite(Path(args.model), check_unsupported=args.unsupported or args.details or args.json)
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        sys.stdout.write(summary.text())
     return 0
