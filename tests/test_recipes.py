@@ -147,3 +147,13 @@ def test_tensor_spec_parsing(text, node, port, shape, dtype):
 def test_bad_shapes_say_how_to_write_one(text):
     with pytest.raises(UserError, match="does not parse"):
         parse_shape(text)
+
+
+def test_show_prints_every_recipe_as_json(cli, tmp_path):
+    import json
+
+    for path in all_recipe_paths():
+        code, out, err = cli("show", path, "-o", tmp_path)
+        assert code == 0, f"{path.stem}: {err}"
+        shown = json.loads(out[:out.index("\n}\n") + 2])
+        assert shown["name"] == path.stem and isinstance(shown["variants"], dict)

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ovconvert: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ovconvert list | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except Exception:  # a bug: say so, with the traceback, and ask for a report
         traceback.print_exc()
         print("ovconvert: internal error (a bug in ovconvert); please report it with the traceback above",

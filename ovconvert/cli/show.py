@@ -23,13 +23,16 @@ def run(args) -> int:
 
     recipe = load_recipe(args.recipe, tuple(args.overrides))
     if not args.mo_command:
-        print(json.dumps(_plain(dataclasses.asdict(recipe)), indent=2))
+        print(json.dumps(_plain(recipe), indent=2))
     _dry_run(recipe, RunOptions(args.output_dir / recipe.name, default_cache_dir(), dry_run=True),
              comments=not args.mo_command)
     return 0
 
 
 def _plain(value):
+    """The recipe as JSON-ready values (dataclasses.asdict cannot copy the loader's read-only mappings)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict) or hasattr(value, "items"):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
