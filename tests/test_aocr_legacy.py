@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import fixture_path
+from conftest import REPO, fixture_path
 
 
 def test_aocr_export_converts_and_reads_the_same_as_tensorflow(cli, tmp_path, caplog):
@@ -57,3 +57,22 @@ def test_the_tutorials_mo_cut_alone_keeps_the_string_input(cli, tmp_path):
     assert "input_image_as_bytes" in [p.get_friendly_name() for p in model.get_parameters()]
     with pytest.raises(RuntimeError):
         core.compile_model(model, "CPU")
+
+
+def test_export_with_non_default_sizes_converts_unchanged_and_logs_what_it_found(cli, tmp_path, caplog):
+    """aocr trained with --max-width 240 --max-height 48 --max-prediction 12 (tests/data/aocr-legacy-wide,
+    made by the original aocr on TF 1.15): the same recipe, no edits, finds width 160 and 14 steps."""
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    out = tmp_path / "wide"
+    code, _, err = cli("run", "recipes/aocr-legacy.yaml", "--source", REPO / "tests/data/aocr-legacy-wide",
+                       "--set", "freeze.weights=initializers", "-o", out, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["cut"]["inputs"] == ["map/TensorArrayStack/TensorArrayGatherV3:0[1,32,160,1]{f32}"]
+    assert "(image width 160), 14 decode steps" in caplog.text
+    assert report["validation"]["metrics"]["string_match"] == 1.0
+    import openvino as ov
+
+    model = ov.Core().read_model(out / "ir" / "aocr-legacy.xml")
+    assert [list(p.get_partial_shape().to_shape()) for p in model.get_parameters()] == [[1, 32, 160, 1]]
+    assert all(len(s["tf_text"]) <= 14 for s in report["validation"]["samples"])
