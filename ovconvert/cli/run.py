@@ -56,26 +56,28 @@ def run(args) -> int:
 
 
 def _runs(args) -> list[tuple[str, Path]]:
-    """(recipe name, output directory) for each conversion: a recipe, then each of its variants as
-    `name@variant` into `<its directory>@variant`. A `--source` file stands in for one conversion only, so
-    with --source (or --no-variants, or a name already naming a variant) variants are not added."""
+    """(recipe name, output directory) for each conversion: a recipe into its directory, then each of its
+    variants as `name@variant` into `<that directory>@variant`. A `--source` file stands in for one
+    conversion only, so with --source (or --no-variants, or a name that already names a variant) no
+    variants are added."""
+    from ovconvert.errors import OvconvertError
     from ovconvert.recipes.loader import load_recipe, split_variant
 
-    many = len(args.recipes) > 1 or args.output_dir == Path("runs")
+    one_named_dir = len(args.recipes) == 1 and args.output_dir != Path("runs")
     runs = []
     for name in args.recipes:
-        out_dir = args.output_dir / split_variant(Path(name).stem if name.endswith(".yaml") else Path(name).name)[0] \
-            if many else args.output_dir
         base, variant = split_variant(name)
+        stem = Path(base).name.removesuffix(".yaml").removesuffix(".yml")
+        out_dir = args.output_dir if one_named_dir else args.output_dir / stem
         if variant is not None:
-            runs.append((name, out_dir.with_name(f"{out_dir.name}@{variant}") if many else out_dir))
+            runs.append((name, out_dir if one_named_dir else out_dir.with_name(f"{stem}@{variant}")))
             continue
         runs.append((name, out_dir))
         if args.source or args.no_variants:
             continue
         try:
             variants = load_recipe(name).variants
-        except Exception:  # reported when the run itself loads it
+        except OvconvertError:  # reported when the run itself loads the recipe
             variants = {}
         runs += [(f"{name}@{v}", out_dir.with_name(f"{out_dir.name}@{v}")) for v in variants]
     return runs

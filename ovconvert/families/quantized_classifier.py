@@ -71,7 +71,7 @@ def _fake_quant_graph(model, size: int, prefix: str = "TinyNet"):
 
     tf1 = tf.compat.v1
     photos = training_photos(size) / 127.5 - 1.0
-    probe = keras.Model(model.inputs, [model.get_layer("pool").output, model.get_layer("logits").output])
+    probe = keras.Model(model.inputs[0], [model.get_layer("pool").output, model.get_layer("logits").output])
     pooled, logits = (np.asarray(a) for a in probe.predict(photos, verbose=0))
     pool_max = float(pooled.max()) * 1.1
     logit_bound = float(np.abs(logits).max()) * 1.1
