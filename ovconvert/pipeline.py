@@ -227,7 +227,7 @@ def _source_text(recipe: Recipe) -> str:
 def _frozen_graph_from_source(recipe: Recipe, acquired):
     """Settle freeze.format `auto` from the source, and let `--source model.pb` stand in for a frozen graph
     that normally comes out of an archive."""
-    spec = recipe.freeze
+    spec = _locate_in_archive(recipe.freeze, acquired)
     if spec.format == "auto":
         source = acquired.file
         if source.is_dir() or source.name == "saved_model.pb":
@@ -253,6 +253,22 @@ def _frozen_graph_from_source(recipe: Recipe, acquired):
         log.info("      using %s as the model (freeze.graph %s is not there)", acquired.file, spec.graph)
         return dataclasses.replace(spec, graph=str(acquired.file))
     return spec
+
+
+def _locate_in_archive(spec, acquired):
+    """Archives of one family do not all nest their files alike (some put them in a folder named after
+    the archive): when freeze.graph is not where the recipe says, the one file of that name anywhere in
+    the unpacked archive is used, and the log says where it was."""
+    if not spec.graph or Path(spec.graph).exists() or not acquired.directory.is_dir():
+        return spec
+    wanted = Path(spec.graph)
+    if acquired.directory not in wanted.parents:
+        return spec
+    matches = sorted(acquired.directory.rglob(wanted.name))
+    if len(matches) != 1:
+        return spec
+    log.info("      %s is at %s in the archive", wanted.name, matches[0].relative_to(acquired.directory))
+    return dataclasses.replace(spec, graph=str(matches[0]))
 
 
 def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) -> Optional[Path]:

@@ -187,3 +187,19 @@ def test_summarize_reports_a_tflite_models_tensors_and_unconvertible_ops(cli, tm
     code, out, _ = cli("summarize", model, "--json")
     summary = json.loads(out)
     assert summary["op_histogram"] == {"TFLite_Detection_PostProcess": 1} and not summary["per_channel_int8"]
+
+
+def test_files_nested_in_an_archive_folder_are_found(cli, loopback, tmp_path):
+    """An archive that keeps its files in a folder (as some TF-hosted ones do): the recipe's member
+    globs match, and the run finds the .tflite the recipe names at the archive's top level."""
+    source = fixture_path("tflite-quant/mobilenet_v1_0.25_128_quant.tflite")
+    archive = loopback.root / "inception_v1_224_quant_20181026.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname="inception_v1_224_quant_20181026/inception_v1_224_quant.tflite")
+    out = tmp_path / "nested"
+    code, _, err = cli("run", "tflite_quant/inception_v1_224_quant", "--no-variants", "-o", out,
+                       "--cache-dir", tmp_path / "cache", "--set", f"source.url={loopback.url(archive.name)}",
+                       "--set", "source.members=['*inception_v1_224_quant.tflite']", "--set", "validate.count=2")
+    assert code == 0, err
+    assert _report(out)["source"].endswith(".tgz")
+    assert (out / "ir" / "inception_v1_224_quant.xml").is_file()
