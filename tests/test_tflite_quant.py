@@ -44,6 +44,10 @@ def test_offline_archive_converts_the_tflite_and_its_frozen_pb(cli, tmp_path, sh
     assert "--input input --input_shape [1,64,64,3]" in command and "--mean_values [127.5,127.5,127.5]" in command
     assert pb["validation"]["metrics"]["top1_agreement"] == 1.0 and pb["validation"]["metrics"]["max_abs_diff"] < 1e-3
     assert "2 of 2 recipes converted" in stdout
+    # Each finished run validates again on its own (the variant's IR is named tiny_…-pb).
+    for name, run_dir in ((TINY, out), (f"{TINY}@pb", tmp_path / "tiny@pb")):
+        code, stdout, err = cli("validate", name, "--run-dir", run_dir, "--set", "validate.count=4")
+        assert code == 0 and stdout.startswith("PASSED"), err
 
 
 def test_tf2_full_integer_int8_model_fails_validation_and_names_the_cause(cli, tmp_path, shared_cache):

@@ -29,7 +29,7 @@ def run(args) -> int:
     if not report_path.is_file():
         raise UserError(f"{args.run_dir} has no report.json; give the directory of an `ovconvert run`")
     report = json.loads(report_path.read_text())
-    name = recipe.convert.model_name or recipe.name
+    name = recipe.convert.model_name or recipe.name.replace("@", "-")  # as the run names a variant's IR
     xml = args.run_dir / "ir" / f"{name}.xml"
     if not xml.is_file():
         raise UserError(f"{xml} not found; the run did not produce a validated IR (see {args.run_dir}/report.md)")
