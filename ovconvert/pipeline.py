@@ -82,8 +82,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, convert, cut, freeze, summarize, validate
-    from ovconvert.graph import proto
+    from ovconvert.stages import acquire, convert, cut, freeze, validate
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,32 +104,20 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             frozen = freeze.freeze(freeze_spec, recipe.family, out_dir, network_dir)
         record["frozen_graph"] = {"path": str(frozen.path), "nodes": frozen.node_count}
 
+        whole_model = freeze_spec.format == "tflite"  # a .tflite is converted as it is: no cut
+        family = families.get(recipe.family)
         with timer.stage("summarize"):
-            if freeze_spec.format == "tflite":
-                summary = _summarize_tflite(frozen.path, out_dir)
-                graph_outputs = summary.output_names
-            else:
-                summary = summarize.summarize(proto.read_graph_def(frozen.path))
-                (out_dir / "summary.txt").write_text(summary.ov_text() + "\n" + summary.details_text(str(frozen.path)))
-                (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
-                log.info("      %d input(s): %s; %d output(s)", len(summary.inputs), ", ".join(summary.inputs),
-                         len(summary.outputs))
-                graph_outputs = tuple(o for o in summary.outputs if o not in summary.noisy_outputs)
+            summary, graph_outputs = _summarize(frozen.path, whole_model, out_dir)
 
-        outputs = recipe.cut.outputs or frozen.outputs
-        if not outputs and freeze_spec.format == "tflite":
-            outputs = graph_outputs
-        elif not outputs:
-            # No output named: the graph's own outputs, as summarize found them (a classifier's one).
-            outputs = graph_outputs
+        outputs = recipe.cut.outputs or frozen.outputs or graph_outputs
+        if not (recipe.cut.outputs or frozen.outputs or whole_model):
             log.info("      outputs not named in the recipe; using the graph's: %s", ", ".join(outputs))
-        if freeze_spec.format == "tflite":
-            # A .tflite model is converted whole: nothing to cut.
-            cut_graph = cut.whole_tflite(frozen.path, summary)
-        else:
-            with timer.stage("cut", ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
+        with timer.stage("cut", "none: the .tflite is converted whole" if whole_model
+                         else ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
+            if whole_model:
+                cut_graph = cut.whole_tflite(frozen.path, summary)
+            else:
                 cut_inputs = recipe.cut.inputs
-                family = families.get(recipe.family)
                 if hasattr(family, "resolve_cut_inputs"):
                     cut_inputs = family.resolve_cut_inputs(frozen.path, cut_inputs, outputs)
                 cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir)
@@ -140,9 +127,9 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         record["cut"] = {"inputs": [str(s) for s in cut_graph.original_inputs], "outputs": list(cut_graph.outputs)}
 
         with timer.stage("convert", recipe.convert.backend):
-            whole = freeze_spec.format == "tflite"  # mo takes a .tflite as it is: no --input/--output
-            ir = convert.convert(recipe.convert, cut_graph.path, () if whole else cut_graph.inputs,
-                                 () if whole else cut_graph.outputs, out_dir,
+            # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them.
+            ir = convert.convert(recipe.convert, cut_graph.path, () if whole_model else cut_graph.inputs,
+                                 () if whole_model else cut_graph.outputs, out_dir,
                                  recipe.convert.model_name or _file_name(recipe.name))
         record["command"] = list(ir.command)
         record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
@@ -158,10 +145,9 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             shutil.rmtree(rejected, ignore_errors=True)
             (out_dir / "ir").replace(rejected)
             record["ir"] = {}
-            family = families.get(recipe.family)
             cause = getattr(family, "explain_failure", lambda *_: None)(recipe, frozen, result) \
                 or "check the recipe's mean/scale/channel order"
-            framework = "TFLite" if freeze_spec.format == "tflite" else "TensorFlow"
+            framework = "TFLite" if whole_model else "TensorFlow"
             raise ValidationFailed(f"{recipe.name}: the IR disagrees with {framework}: {'; '.join(result.failures)}"
                                    f" — {cause} (IR kept in {rejected})")
         record["status"] = "converted"
@@ -196,6 +182,23 @@ def mo_ext_dir() -> Path:
         raise UserError("the Model Optimizer (openvino-dev) is not installed; run `make install` or "
                         "pip install openvino-dev==2024.6.0")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def _summarize(path: Path, tflite: bool, out_dir: Path):
+    """Write summary.txt/.json; return the summary and the graph's own outputs (control-flow noise left
+    out), which stand in when the recipe names none."""
+    if tflite:
+        summary = _summarize_tflite(path, out_dir)
+        return summary, summary.output_names
+    from ovconvert.graph import proto
+    from ovconvert.stages import summarize
+
+    summary = summarize.summarize(proto.read_graph_def(path))
+    (out_dir / "summary.txt").write_text(summary.ov_text() + "\n" + summary.details_text(str(path)))
+    (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2))
+    log.info("      %d input(s): %s; %d output(s)", len(summary.inputs), ", ".join(summary.inputs),
+             len(summary.outputs))
+    return summary, tuple(o for o in summary.outputs if o not in summary.noisy_outputs)
 
 
 def _summarize_tflite(path: Path, out_dir: Path):
