@@ -157,3 +157,21 @@ def test_show_prints_every_recipe_as_json(cli, tmp_path):
         assert code == 0, f"{path.stem}: {err}"
         shown = json.loads(out[:out.index("\n}\n") + 2])
         assert shown["name"] == path.stem and isinstance(shown["variants"], dict)
+
+
+def test_every_recipe_key_is_documented():
+    """docs/recipes.md documents each field of the schema (a key added without docs fails here)."""
+    import dataclasses
+
+    from ovconvert.recipes import schema
+
+    import re
+
+    spans = re.findall(r"`([^`]*)`", (REPO / "docs" / "recipes.md").read_text())
+    documented = {word for span in spans for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", span)}
+    for cls in (schema.Recipe, schema.Source, schema.Freeze, schema.Network, schema.Cut, schema.Convert,
+                schema.Validate, schema.Tolerance, schema.Download):
+        for field in dataclasses.fields(cls):
+            if field.metadata.get("internal"):
+                continue
+            assert field.name in documented, f"docs/recipes.md does not document {cls.__name__}.{field.name}"
