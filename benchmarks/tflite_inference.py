@@ -9,26 +9,18 @@ Usage: python benchmarks/tflite_inference.py [MODEL.tflite …] [--repeats N]
 """
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from timing import median_seconds  # noqa: E402
+
 FIXTURES = REPO.parent / "shared" / "fixtures" / "tflite-quant"
-
-
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -40,7 +32,6 @@ def main() -> None:
     if not models:
         sys.exit(f"no models given and none in {FIXTURES}")
 
-    import numpy as np
     import openvino as ov
     import tensorflow as tf
 
