@@ -130,7 +130,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them.
             ir = convert.convert(recipe.convert, cut_graph.path, () if whole_model else cut_graph.inputs,
                                  () if whole_model else cut_graph.outputs, out_dir,
-                                 recipe.convert.model_name or _file_name(recipe.name))
+                                 recipe.convert.model_name or ir_file_name(recipe.name))
         record["command"] = list(ir.command)
         record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
 
@@ -166,22 +166,14 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
 
 def _placeholder_values(recipe: Recipe, cache_dir: Path, out_dir: Path) -> dict[str, str]:
     """The placeholders known before the source is acquired (${download_dir} and ${source} come after)."""
+    from ovconvert.stages.convert import mo_ext_dir
+
     values = {"convert_dir": str(out_dir), "cache_dir": str(cache_dir), "mo_ext_dir": str(mo_ext_dir())}
     if recipe.path:
         values["recipe_dir"] = str(Path(recipe.path).resolve().parent)
     return values
 
 
-def mo_ext_dir() -> Path:
-    """The installed Model Optimizer's directory, where its transformations configs live under front/tf/
-    (Open Model Zoo calls it $mo_ext_dir). Found without importing mo."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("openvino.tools.mo")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the Model Optimizer (openvino-dev) is not installed; run `make install` or "
-                        "pip install openvino-dev==2024.6.0")
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _summarize(path: Path, tflite: bool, out_dir: Path):
@@ -217,7 +209,7 @@ def _summarize_tflite(path: Path, out_dir: Path):
     return summary
 
 
-def _file_name(recipe_name: str) -> str:
+def ir_file_name(recipe_name: str) -> str:
     """The IR's file name: a variant `name@pb` gives `name-pb.xml`."""
     return recipe_name.replace("@", "-")
 
@@ -248,11 +240,11 @@ def _frozen_graph_from_source(recipe: Recipe, acquired):
         else:
             spec = dataclasses.replace(spec, format="frozen", graph=str(source))
         log.info("      source %s: freezing as %s", source, spec.format)
-    if spec.format == "frozen" and spec.graph and not Path(spec.graph).exists() and acquired.file.is_file() \
-            and acquired.file.suffix in (".pb", ".pbtxt"):
-        log.info("      using %s as the frozen graph (freeze.graph %s is not there)", acquired.file, spec.graph)
-        return dataclasses.replace(spec, graph=str(acquired.file))
-    if spec.format == "tflite" and spec.graph and not Path(spec.graph).exists() and is_tflite(acquired.file):
+    # A frozen .pb or a .tflite given as the source stands in for the file an archive would have held.
+    stands_in = acquired.file.is_file() and (
+        (spec.format == "frozen" and acquired.file.suffix in (".pb", ".pbtxt"))
+        or (spec.format == "tflite" and is_tflite(acquired.file)))
+    if stands_in and spec.graph and not Path(spec.graph).exists():
         log.info("      using %s as the model (freeze.graph %s is not there)", acquired.file, spec.graph)
         return dataclasses.replace(spec, graph=str(acquired.file))
     return spec
@@ -312,7 +304,7 @@ def _dry_run(recipe: Recipe, options: RunOptions, comments: bool = True) -> RunR
         print(f"# cut {', '.join(recipe.cut.inputs) or '(graph inputs)'} → "
               f"{', '.join(outputs) or '(graph outputs)'} → {model}")
     convert.convert(recipe.convert, model, inputs, outputs, out_dir,
-                    recipe.convert.model_name or _file_name(recipe.name), dry_run=True)
+                    recipe.convert.model_name or ir_file_name(recipe.name), dry_run=True)
     return RunResult(recipe.name, "dry run", EXIT_OK, "")
 
 

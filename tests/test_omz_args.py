@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from ovconvert.pipeline import mo_ext_dir
+from ovconvert.stages.convert import mo_ext_dir
 from ovconvert.recipes.loader import load_recipe
 
 OMZ = Path(importlib.util.find_spec("omz_tools").submodule_search_locations[0]) / "models" / "public"

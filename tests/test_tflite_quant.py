@@ -93,12 +93,19 @@ def test_real_chelsea_is_a_cat_on_both_sides(cli, tmp_path):
     assert sample["tf_top1"] in cats and sample["ir_top1"] in cats
 
 
+def _serve_fixture_in_archive(loopback, archive_name: str, member: str) -> Path:
+    """The real TF-hosted MobileNet v1 0.25/128 .tflite packed as `member` of a .tgz the server serves."""
+    source = fixture_path("tflite-quant/mobilenet_v1_0.25_128_quant.tflite")
+    archive = loopback.root / archive_name
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source, arcname=member)
+    return archive
+
+
 def test_recipe_downloads_the_archive_over_loopback(cli, loopback, tmp_path):
     """The real .tflite packed as the TF-hosted archive is: download, checksum, unpack, convert, validate."""
-    source = fixture_path("tflite-quant/mobilenet_v1_0.25_128_quant.tflite")
-    archive = loopback.root / "mobilenet_v1_0.25_128_quant.tgz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(source, arcname="./mobilenet_v1_0.25_128_quant.tflite")
+    archive = _serve_fixture_in_archive(loopback, "mobilenet_v1_0.25_128_quant.tgz",
+                                        "./mobilenet_v1_0.25_128_quant.tflite")
     out = tmp_path / "dl"
     code, _, err = cli("run", "tflite_quant/mobilenet_v1_0.25_128_quant", "--no-variants", "-o", out,
                        "--cache-dir", tmp_path / "cache", "--set", f"source.url={loopback.url(archive.name)}",
@@ -196,10 +203,8 @@ def test_summarize_reports_a_tflite_models_tensors_and_unconvertible_ops(cli, tm
 def test_files_nested_in_an_archive_folder_are_found(cli, loopback, tmp_path):
     """An archive that keeps its files in a folder (as some TF-hosted ones do): the recipe's member
     globs match, and the run finds the .tflite the recipe names at the archive's top level."""
-    source = fixture_path("tflite-quant/mobilenet_v1_0.25_128_quant.tflite")
-    archive = loopback.root / "inception_v1_224_quant_20181026.tgz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(source, arcname="inception_v1_224_quant_20181026/inception_v1_224_quant.tflite")
+    archive = _serve_fixture_in_archive(loopback, "inception_v1_224_quant_20181026.tgz",
+                                        "inception_v1_224_quant_20181026/inception_v1_224_quant.tflite")
     out = tmp_path / "nested"
     code, _, err = cli("run", "tflite_quant/inception_v1_224_quant", "--no-variants", "-o", out,
                        "--cache-dir", tmp_path / "cache", "--set", f"source.url={loopback.url(archive.name)}",

@@ -18,6 +18,7 @@ def run(args) -> int:
 
     from ovconvert.errors import UserError
     from ovconvert.graph.tensor_spec import TensorSpec, parse_tensor_spec
+    from ovconvert.pipeline import ir_file_name
     from ovconvert.recipes.loader import load_recipe
     from ovconvert.stages.convert import IR
     from ovconvert.stages.cut import CutGraph, placeholder_name
@@ -29,7 +30,7 @@ def run(args) -> int:
     if not report_path.is_file():
         raise UserError(f"{args.run_dir} has no report.json; give the directory of an `ovconvert run`")
     report = json.loads(report_path.read_text())
-    name = recipe.convert.model_name or recipe.name.replace("@", "-")  # as the run names a variant's IR
+    name = recipe.convert.model_name or ir_file_name(recipe.name)
     xml = args.run_dir / "ir" / f"{name}.xml"
     if not xml.is_file():
         raise UserError(f"{xml} not found; the run did not produce a validated IR (see {args.run_dir}/report.md)")

@@ -14,13 +14,12 @@ seconds to tell the 26 scikit-image photos apart; then it is exported
 
 from __future__ import annotations
 
-import shutil
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
 from ovconvert.families.images import load_images
+from ovconvert.stages.acquire import pack_directory
 
 CLASSES = 26  # one per scikit-image sample photo
 TRAIN_EPOCHS = 60
@@ -137,12 +136,7 @@ def build_photo_classifier_archive(args: dict, out_dir: Path) -> Path:
     (staging / f"{stem}_info.txt").write_text(
         f"Model: {stem}\nInput: input [1,{size},{size},3]\nOutput: {output}\n"
         f"Made by ovconvert: trained {TRAIN_EPOCHS} epochs to tell the 26 scikit-image photos apart (seed {seed}).\n")
-    archive = out_dir / args.get("archive", f"{stem}.tgz")
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(staging.iterdir()):
-            tar.add(path, arcname=path.name)
-    shutil.rmtree(staging)
-    return archive
+    return pack_directory(staging, out_dir / args.get("archive", f"{stem}.tgz"))
 
 
 # ---------------------------------------------------------------------------------- TF2: full-integer int8

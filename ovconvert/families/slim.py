@@ -13,9 +13,7 @@ value in a recipe makes TensorFlow and the IR disagree and fails validation.
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
-import tarfile
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +23,7 @@ from ovconvert.errors import UserError
 from ovconvert.families import tf_slim_compat
 from ovconvert.families.images import load_images
 from ovconvert.recipes.schema import Network
+from ovconvert.stages.acquire import pack_directory
 
 # name → (module, network function, arg-scope function); "tf_slim.nets…" modules ship with tf_slim,
 # "nets…" modules come from the recipe's freeze.network.definition files.
@@ -169,11 +168,7 @@ def build_untrained_archive(args: dict, out_dir: Path) -> Path:
             staging = out_dir / "checkpoint"
             staging.mkdir()
             saver.save(session, str(staging / checkpoint_name), write_meta_graph=False, write_state=False)
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(staging.iterdir()):
-            tar.add(path, arcname=path.name)
-    shutil.rmtree(staging)
-    return archive
+    return pack_directory(staging, archive)
 
 
 def _rescale_for_signal(session, seed: int) -> None:

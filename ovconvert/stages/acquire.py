@@ -256,6 +256,16 @@ def _check_members(directory: Path, members: tuple[str, ...], archive: Path) -> 
 # ---------------------------------------------------------------------------------------------- builder
 
 
+def pack_directory(staging: Path, archive: Path) -> Path:
+    """What a source builder ends with: the files of `staging` at the top level of a .tar.gz (the layout
+    of the TF-hosted archives it imitates), then `staging` removed."""
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(staging.iterdir()):
+            tar.add(path, arcname=path.name)
+    shutil.rmtree(staging)
+    return archive
+
+
 def build(source: Source, family: str, cache_dir: Path) -> Path:
     """Run a family's source builder once per (builder, args); the result is cached like a download."""
     from ovconvert import families

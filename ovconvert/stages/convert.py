@@ -128,6 +128,18 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
     return IR(final_dir / xml.name, final_dir / binary.name, tuple(display), log_path, seconds)
 
 
+def mo_ext_dir() -> Path:
+    """The installed Model Optimizer's directory, where its transformations configs live under front/tf/
+    (Open Model Zoo calls it $mo_ext_dir). Found without importing mo."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("openvino.tools.mo")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the Model Optimizer (openvino-dev) is not installed; run `make install` or "
+                        "pip install openvino-dev==2024.6.0")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 LEGACY_FRONTEND_NOTE = ("--transformations_config/--tensorflow_object_detection_api_pipeline_config switch mo 2024.6 "
                         "to its legacy TensorFlow frontend (the new frontend has no such replacements)")
 
@@ -137,8 +149,6 @@ def check_object_detection_configs(spec: Convert) -> None:
     Also say what mo does not: these options switch mo 2024.6 to its legacy TensorFlow frontend."""
     if spec.transformations_config and not Path(spec.transformations_config).is_file():
         given = Path(spec.transformations_config)
-        from ovconvert.pipeline import mo_ext_dir
-
         shipped = sorted(p.name for p in (mo_ext_dir() / "front" / "tf").glob("*.json"))
         close = [name for name in shipped if name.split("_")[0] == given.name.split("_")[0]] or shipped
         raise UserError(f"convert.transformations_config: {given} not found; use one that ships with mo as "
