@@ -89,6 +89,12 @@ def main() -> None:
             median_seconds(lambda: keras_step(pixels), max(5, args.repeats // 3)),
             median_seconds(lambda: batched([pixels]), max(5, args.repeats // 3))),
     }
+    from ovconvert import environment
+    from ovconvert.precision import precision_name
+
+    # The device's default precision is what an application gets: bf16 on CPUs with avx512_bf16/AMX.
+    print(f"ran on {environment.one_line(environment.describe())}; the IR ran at the device's default, "
+          f"{precision_name(single.get_property('INFERENCE_PRECISION_HINT'))}")
     print(f"model {model_dir} (step {model.step}); {len(encoded)} word images; both sides read the same text")
     print(f"{'':34} {'TensorFlow':>12} {'OpenVINO IR':>12} {'IR speed-up':>12}")
     for name, (tf_seconds, ir_seconds) in rows.items():

@@ -23,7 +23,7 @@ from pathlib import Path
 from ovconvert.errors import EXIT_TOOL_ERROR, EXIT_VALIDATION_FAILED, UserError
 from ovconvert.recipes.loader import RECIPES_DIR, all_recipe_paths, load_recipe
 
-AGREEMENT_KEYS = ("top1_agreement", "string_match", "matched_share")
+AGREEMENT_KEYS = ("top1_agreement", "string_match", "detection_match")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class CheckResult:
     convert_seconds: float | None = None
     message: str = ""
     regressions: list = field(default_factory=list)
+    # The deployment precisions judged besides f32 ("bf16 default: 0.885"), and their warnings.
+    precisions: str = ""
+    precision_warnings: list = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
 
     def baseline_entry(self) -> dict:
         return {"agreement": self.agreement, "max_abs_diff": self.max_abs_diff, "ir_bytes": self.ir_bytes,
@@ -147,15 +151,16 @@ def _matches(path: Path, pattern: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------- running
 
-def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: int) -> CheckResult:
+def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: int,
+            run_options: tuple[str, ...] = ()) -> CheckResult:
+    """One conversion as its own `ovconvert run` process; `run_options` are passed on (--device, …)."""
     name, path = conversion.name, conversion.path
     run_dir = out_dir / name
     command = [sys.executable, "-m", "ovconvert", "run", *conversion.run_arguments(), "-o", str(run_dir),
-               "--cache-dir", str(cache_dir)]
+               "--cache-dir", str(cache_dir), *run_options]
     started = time.monotonic()
     try:
-        process = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                                 env=dict(os.environ, CI="true"))
+        process = _run_stopping_cleanly(command, timeout_s)
     except subprocess.TimeoutExpired:
         return CheckResult(name, str(path), "error", EXIT_TOOL_ERROR, time.monotonic() - started,
                            message=f"timed out after {timeout_s} s")
@@ -174,7 +179,54 @@ def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: i
         agreement=next((float(metrics[k]) for k in AGREEMENT_KEYS if k in metrics), None),
         max_abs_diff=metrics.get("max_abs_diff"), ir_bytes=sum(ir_files.values()) if ir_files else None,
         convert_seconds=(report.get("timings") or {}).get("convert"),
-        message=errors[-1][len("ovconvert: error: "):] if errors else "")
+        message=errors[-1][len("ovconvert: error: "):] if errors else "",
+        precisions=precision_summary(report.get("precisions") or [], validation.get("metric", "")),
+        precision_warnings=list(report.get("precision_warnings") or []),
+        environment=report.get("environment") or {})
+
+
+def precision_summary(rows: list[dict], metric: str) -> str:
+    """The judged deployment precisions in a few words: `bf16 (default) 0.885 changes answers`; `-` when
+    the device runs only f32."""
+    key = {"classification": "top1_agreement", "ocr": "string_match", "detection": "detection_match"}.get(metric)
+    parts = []
+    for row in rows:
+        if row.get("reference") or row.get("status") == "same as f32":
+            continue
+        value = row.get("metrics", {}).get(key) if key else row.get("metrics", {}).get("max_rel_diff")
+        number = f" {value:.3g}" if isinstance(value, float) else ""
+        verdict = "!" if row.get("status") == "changes answers" else "ok"
+        parts.append(f"{row['precision']}{' (default)' if row.get('default') else ''}{number} {verdict}")
+    return ", ".join(parts) or "-"
+
+
+def _run_stopping_cleanly(command: list[str], timeout_s: int) -> subprocess.CompletedProcess:
+    """Run one `ovconvert run` in its own process group. On a timeout (or when check itself is stopped)
+    it gets SIGTERM first, so that it kills its mo and removes what it had half-written, then, after a
+    grace period, the whole group is killed: nothing it started outlives the check."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, CI="true"), start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    finally:
+        if process.poll() is None:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+    import signal
+
+    process.terminate()
+    try:
+        process.communicate(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
 
 
 def compare(result: CheckResult, baseline: dict, margins: Margins) -> CheckResult:
@@ -206,13 +258,14 @@ def compare(result: CheckResult, baseline: dict, margins: Margins) -> CheckResul
 
 
 def run_all(paths: list[Path], out_dir: Path, cache_dir: Path, jobs: int = 1, timeout_s: int = 1800,
-            baseline: dict | None = None, margins: Margins = Margins(), progress=None) -> list[CheckResult]:
+            baseline: dict | None = None, margins: Margins = Margins(), progress=None,
+            run_options: tuple[str, ...] = ()) -> list[CheckResult]:
     """Run the recipes (and their variants), `jobs` at a time; results in selection order."""
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = conversions(paths)
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_one, item, out_dir, cache_dir, timeout_s): item for item in runs}
+        futures = {pool.submit(run_one, item, out_dir, cache_dir, timeout_s, run_options): item for item in runs}
         for future in concurrent.futures.as_completed(futures):
             result = compare(future.result(), baseline or {}, margins)
             results[futures[future]] = result
@@ -230,8 +283,15 @@ def load_baseline(path: Path) -> dict:
         entries = json.loads(path.read_text(encoding="utf-8"))["recipes"]
         if not isinstance(entries, dict):
             raise ValueError("'recipes' is not a mapping")
+        for name, entry in entries.items():  # checked now, not after an hour of conversions
+            if not isinstance(entry, dict):
+                raise ValueError(f"the entry of {name!r} is not a mapping")
+            for key in ("agreement", "max_abs_diff", "ir_bytes", "convert_seconds"):
+                if entry.get(key) is not None and (isinstance(entry[key], bool)
+                                                   or not isinstance(entry[key], (int, float))):
+                    raise ValueError(f"{name}.{key} is not a number")
         return entries
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise UserError(f"--baseline {path}: not an ovconvert baseline ({error}); "
                         "write one with --update-baseline") from None
 
@@ -258,10 +318,19 @@ def _cell(value, kind: str) -> str:
 
 def table_rows(results: list[CheckResult]) -> list[list[str]]:
     return [[r.recipe, r.status, r.metric or "-", _cell(r.agreement, "share"), _cell(r.max_abs_diff, "diff"),
-             _cell(r.ir_bytes, "bytes"), _cell(r.seconds, "s")] for r in results]
+             r.precisions or "-", _cell(r.ir_bytes, "bytes"), _cell(r.seconds, "s")] for r in results]
 
 
-HEADER = ["recipe", "status", "metric", "agreement", "max diff", "IR size", "time"]
+# agreement and max diff are the f32 reference's; "deployment" the device's own precisions (docs/ci.md).
+HEADER = ["recipe", "status", "metric", "agreement", "max diff", "deployment", "IR size", "time"]
+
+
+def environment_line(results: list[CheckResult]) -> str:
+    """Where the checks ran, from the first report that says so."""
+    from ovconvert.environment import describe, one_line
+
+    found = next((r.environment for r in results if r.environment), None)
+    return one_line(found or describe())
 
 
 def text_table(results: list[CheckResult]) -> str:
@@ -272,17 +341,21 @@ def text_table(results: list[CheckResult]) -> str:
     for r in results:
         if r.message:
             lines.append(f"{r.recipe}: {r.message}")
+        lines += [f"{r.recipe}: warning: {warning}" for warning in r.precision_warnings]
     return "\n".join(lines)
 
 
 def markdown(results: list[CheckResult]) -> str:
     passed = sum(r.status == "passed" for r in results)
-    lines = [f"# ovconvert check: {passed} of {len(results)} passed", "",
+    lines = [f"# ovconvert check: {passed} of {len(results)} passed", "", f"Ran on: {environment_line(results)}", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
     problems = [r for r in results if r.message]
     if problems:
         lines += ["", "## Problems", ""] + [f"- **{r.recipe}** ({r.status}): {r.message}" for r in problems]
+    warned = [(r, w) for r in results for w in r.precision_warnings]
+    if warned:
+        lines += ["", "## Precision warnings", ""] + [f"- **{r.recipe}**: {w}" for r, w in warned]
     return "\n".join(lines) + "\n"
 
 
@@ -293,6 +366,8 @@ def junit(results: list[CheckResult]) -> str:
                        failures=str(sum(r.status in ("failed", "regressed") for r in results)),
                        errors=str(sum(r.status == "error" for r in results)),
                        time=f"{sum(r.seconds for r in results):.1f}")
+    suite_properties = ET.SubElement(suite, "properties")
+    ET.SubElement(suite_properties, "property", name="environment", value=environment_line(results))
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"ovconvert.recipes.{Path(r.path).parent.name}",
                              name=r.recipe, time=f"{r.seconds:.1f}")
@@ -301,6 +376,8 @@ def junit(results: list[CheckResult]) -> str:
         elif r.status == "error":
             ET.SubElement(case, "error", message=r.message or "error", type="error").text = json.dumps(asdict(r))
         props = ET.SubElement(case, "properties")
-        for key in ("metric", "agreement", "max_abs_diff", "ir_bytes", "convert_seconds"):
+        for key in ("metric", "agreement", "max_abs_diff", "precisions", "ir_bytes", "convert_seconds"):
             ET.SubElement(props, "property", name=key, value=str(getattr(r, key)))
+        if r.precision_warnings:
+            ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.precision_warnings)
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"

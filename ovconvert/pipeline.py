@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ovconvert import families
+from ovconvert import environment, families
 from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
 from ovconvert.graph.tflite import is_tflite
 from ovconvert.recipes.loader import expand
@@ -36,6 +36,11 @@ class RunOptions:
     cache_dir: Path
     dry_run: bool = False
     backend: Optional[str] = None
+    device: str = "CPU"
+    # Deployment precisions to judge besides the f32 reference (None: the device's default and natives).
+    precisions: Optional[tuple[str, ...]] = None
+    # A deployment precision that changes answers fails the run (also validate.strict_precision).
+    strict_precision: bool = False
 
 
 @dataclass
@@ -86,10 +91,16 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    _check_device(options.device)  # before hours of work, not after them
+    # A previous run's IR must not sit beside this run's report: ir/ only ever holds what the report
+    # next to it calls validated.
+    for stale in ("ir", "ir-rejected"):
+        shutil.rmtree(out_dir / stale, ignore_errors=True)
     timer = _Timer()
     record: dict[str, Any] = {"recipe": recipe.name, "family": recipe.family, "task": recipe.task,
-                              "description": recipe.description, "status": "error", "timings": timer.timings}
-    known = _placeholder_values(recipe, options.cache_dir, out_dir.resolve())
+                              "description": recipe.description, "status": "error", "timings": timer.timings,
+                              "environment": environment.describe()}
+    known = placeholder_values(recipe, options.cache_dir, out_dir.resolve())
     recipe = expand_all(recipe, known)
     try:
         with timer.stage("acquire", _source_text(recipe)):
@@ -134,37 +145,83 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         record["command"] = list(ir.command)
         record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
 
-        with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s)"):
-            result = validate.validate(recipe, frozen, cut_graph, ir)
+        with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
+                                     f"{options.device}"):
+            validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
+        result = validation.reference
         record["validation"] = dataclasses.asdict(result)
+        record["environment"]["device"] = validation.device.to_json()
+        record["precisions"] = [dataclasses.asdict(row) | {"name": row.name} for row in validation.precisions]
         log.info("      %s", result.summary())
         for line in result.reading_lines():
             log.info("      %s", line)
         if not result.passed:
-            rejected = out_dir / "ir-rejected"
-            shutil.rmtree(rejected, ignore_errors=True)
-            (out_dir / "ir").replace(rejected)
-            record["ir"] = {}
             cause = getattr(family, "explain_failure", lambda *_: None)(recipe, frozen, result) \
                 or "check the recipe's mean/scale/channel order"
             framework = "TFLite" if whole_model else "TensorFlow"
-            raise ValidationFailed(f"{recipe.name}: the IR disagrees with {framework}: {'; '.join(result.failures)}"
-                                   f" — {cause} (IR kept in {rejected})")
+            rejected = _reject_ir(out_dir, record)
+            raise ValidationFailed(f"{recipe.name}: the IR disagrees with {framework} at f32: "
+                                   f"{'; '.join(result.failures)} — {cause} (IR kept in {rejected})")
+        verdict = judge_precisions(validation, recipe, options.strict_precision)
+        record["precision_warnings"] = verdict.warnings
+        if verdict.failure:
+            rejected = _reject_ir(out_dir, record)
+            raise ValidationFailed(f"{recipe.name}: {verdict.failure} (IR kept in {rejected})")
         record["status"] = "converted"
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
+        if verdict.warnings:
+            message += f"; {len(verdict.warnings)} precision warning(s) above"
     except OvconvertError as error:
         record["status"] = "validation failed" if isinstance(error, ValidationFailed) else "error"
         record["error"] = error.one_line()
         exit_code, message = error.exit_code, error.one_line()
-    finally:
+    finally:  # also on Ctrl-C and other exceptions: an IR not validated does not stay in ir/
         from ovconvert.stages import report as report_stage
 
+        if record["status"] != "converted" and (out_dir / "ir").exists():
+            _reject_ir(out_dir, record)
         with timer.stage("report"):
             report_stage.write_report(out_dir, record)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
 
 
-def _placeholder_values(recipe: Recipe, cache_dir: Path, out_dir: Path) -> dict[str, str]:
+def _check_device(device: str) -> None:
+    import openvino as ov
+
+    from ovconvert.precision import probe_device
+
+    probe_device(ov.Core(), device)
+
+
+def _reject_ir(out_dir: Path, record: dict) -> Path:
+    """Move the IR out of ir/, so that ir/ only ever holds an IR its report calls validated."""
+    rejected = out_dir / "ir-rejected"
+    shutil.rmtree(rejected, ignore_errors=True)
+    (out_dir / "ir").replace(rejected)
+    record["ir"] = {}
+    return rejected
+
+
+def judge_precisions(validation, recipe: Recipe, strict: bool = False):
+    """Log the precision table and a warning for each deployment precision that changes answers; strict
+    (or the recipe's validate.strict_precision) makes them a failure."""
+    from ovconvert.precision import judge, table_lines
+
+    log.info("      precisions on %s (%s):", validation.device.full_name or validation.device.name,
+             ", ".join(environment.cpu()["flags"]) or "no ISA flags known")
+    for line in table_lines(validation.precisions, recipe.validate.metric):
+        log.info("        %s", line)
+    if validation.quantized_layers:
+        log.info("      the IR has %d FakeQuantize layer(s): %s", validation.quantized_layers,
+                 "they run in int8 here whatever the hint" if validation.device.int8
+                 else "this device has no int8 support and emulates them")
+    verdict = judge(validation.precisions, validation.device.name, strict or recipe.validate.strict_precision)
+    for warning in verdict.warnings:
+        log.warning("      warning: %s", warning)
+    return verdict
+
+
+def placeholder_values(recipe: Recipe, cache_dir: Path, out_dir: Path) -> dict[str, str]:
     """The placeholders known before the source is acquired (${download_dir} and ${source} come after)."""
     from ovconvert.stages.convert import mo_ext_dir
 
@@ -276,6 +333,9 @@ def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) ->
     for item in network.definition:
         cached = download(item, cache_dir)
         place = target / (item.save_as or cached.name)
+        if target.resolve() not in place.resolve().parents:  # the loader checks too; this is the write
+            raise UserError(f"freeze.network.definition save_as {item.save_as!r} leaves {target}; give a "
+                            "relative path without '..'")
         place.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cached, place)
     return target
@@ -294,7 +354,7 @@ def _dry_run(recipe: Recipe, options: RunOptions, comments: bool = True) -> RunR
     specs = [parse_tensor_spec(text) for text in recipe.cut.inputs]
     inputs = tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype) for s in specs)
     outputs = recipe.cut.outputs or recipe.freeze.outputs
-    recipe = expand_all(recipe, _placeholder_values(recipe, options.cache_dir, out_dir))
+    recipe = expand_all(recipe, placeholder_values(recipe, options.cache_dir, out_dir))
     model = out_dir / "cut.pb"
     if recipe.freeze.format == "tflite":
         inputs, outputs, model = (), (), Path(recipe.freeze.graph)
@@ -308,6 +368,11 @@ def _dry_run(recipe: Recipe, options: RunOptions, comments: bool = True) -> RunR
     return RunResult(recipe.name, "dry run", EXIT_OK, "")
 
 
-def check_output_dir(path: Path) -> None:
-    if path.exists() and not path.is_dir():
-        raise UserError(f"-o {path}: exists and is not a directory; choose another output directory")
+def check_output_dir(path: Path, flag: str = "-o") -> None:
+    """A directory we will create and write into: neither it nor any parent may be a file."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            what = "exists and is not a directory" if part == path else f"is under {part}, which is a file"
+            raise UserError(f"{flag} {path}: {what}; choose another directory")
+        if part.is_dir():
+            break

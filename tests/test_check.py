@@ -38,7 +38,9 @@ def test_check_runs_recipes_in_parallel_and_reports(recipe_dir, tmp_path, cli):
                          "--junit", junit, "--markdown", markdown)
     assert code == 1, err  # one recipe failed validation
     lines = out.splitlines()
-    assert lines[0].split() == ["recipe", "status", "metric", "agreement", "max", "diff", "IR", "size", "time"]
+    assert lines[0].split() == ["recipe", "status", "metric", "agreement", "max", "diff", "deployment", "IR", "size",
+                                "time"]
+    assert "ran on: " in err and "OpenVINO 2024.6" in err  # where it ran: precision depends on the CPU
     row = {line.split()[0]: line.split() for line in lines[2:4]}
     assert row["tiny_ok"][1:4] == ["passed", "ocr", "1.000"] and row["tiny_strict"][1] == "failed"
     suite = ET.parse(junit).getroot()

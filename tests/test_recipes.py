@@ -93,7 +93,9 @@ def test_bad_recipe_names_file_key_and_problem(tmp_path, body, expected):
 def test_mean_values_count_error_reads_like_the_issue(cli):
     code, out, err = cli("show", "recipes/slim/vgg_16.yaml", "--set", "convert.mean_values=[1,2]")
     assert code == 2
-    assert err.strip() == "ovconvert: error: recipes/slim/vgg_16.yaml: convert.mean_values: expected 3 numbers, got 2"
+    # The mistake is in the --set value, so the flag is named (issue 13), and the recipe it applies to.
+    assert err.strip() == ("ovconvert: error: --set convert.mean_values=…: expected 3 numbers, got 2 "
+                           "(recipe recipes/slim/vgg_16.yaml)")
 
 
 def test_recipe_not_found_is_a_one_line_user_error(cli):

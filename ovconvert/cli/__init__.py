@@ -55,15 +55,41 @@ def setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it unwinds as it does for Ctrl-C: a running mo is
+    killed with its process group, nothing half-written is left, and the exit code is 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         return args.handler(args)
     except OvconvertError as error:
         print(f"ovconvert: error: {error.one_line()}", file=sys.stderr)
         return error.exit_code
+    except Terminated:
+        print("ovconvert: terminated (SIGTERM); stopped cleanly", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("ovconvert: interrupted", file=sys.stderr)
         return 130
@@ -80,6 +106,30 @@ def main(argv: list[str] | None = None) -> int:
 def add_recipe_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value for this run, e.g. --set cut.inputs=['input:0[1,160,160,3]']")
+
+
+def add_precision_options(parser: argparse.ArgumentParser) -> None:
+    """--device, --precision, --strict-precision: where the IR is validated and which deployment precisions
+    are judged besides the pinned f32 that decides correctness (docs/architecture.md, "Precisions")."""
+    group = parser.add_argument_group("device and precision")
+    group.add_argument("--device", default="CPU", help="OpenVINO device to validate on: CPU (default), GPU, AUTO, …")
+    group.add_argument("--precision", type=parse_precisions, default=None, metavar="LIST",
+                       help="deployment precisions to judge besides f32, comma-separated from default, bf16, f16; "
+                            "`none` for f32 only (default: the device's default and every precision it runs "
+                            "natively)")
+    group.add_argument("--strict-precision", action="store_true",
+                       help="fail (exit 1) when a deployment precision changes the answers, instead of warning")
+
+
+def parse_precisions(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    if names == ("none",):
+        return ()
+    unknown = [name for name in names if name not in ("default", "f32", "bf16", "f16")]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of default, bf16, f16 "
+                                         "(or none)")
+    return names
 
 
 def user_error_exit(message: str) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ovconvert.cli import add_precision_options
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("recipes", nargs="*", metavar="RECIPE",
@@ -29,6 +31,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's numbers into --baseline (passing recipes only)")
     parser.add_argument("--list", action="store_true", help="print the recipes that would run and stop")
+    add_precision_options(parser)
     margins = parser.add_argument_group("regression margins (against --baseline)")
     margins.add_argument("--agreement-margin", type=float, default=0.0, help="allowed drop in agreement (default 0)")
     margins.add_argument("--diff-factor", type=float, default=10.0,
@@ -58,10 +61,16 @@ def run(args) -> int:
         return 0
     baseline = check.load_baseline(args.baseline) if args.baseline else {}
     margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin)
-    print(f"checking {len(paths)} recipe(s) and their variants with {args.jobs} job(s)…", file=sys.stderr)
+    run_options = ["--device", args.device] + (["--strict-precision"] if args.strict_precision else [])
+    if args.precision is not None:
+        run_options += ["--precision", ",".join(args.precision) or "none"]
+    runs = check.conversions(paths)
+    print(f"checking {len(runs)} conversion(s) of {len(paths)} recipe(s) with {args.jobs} job(s)…", file=sys.stderr)
     results = check.run_all(paths, args.output_dir, args.cache_dir or default_cache_dir(), args.jobs, args.timeout,
                             baseline, margins,
-                            progress=lambda r: print(f"  {r.recipe}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr))
+                            progress=lambda r: print(f"  {r.recipe}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr),
+                            run_options=tuple(run_options))
+    print(f"ran on: {check.environment_line(results)}", file=sys.stderr)
     print(check.text_table(results))
     if args.junit:
         _write(args.junit, check.junit(results))

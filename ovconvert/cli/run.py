@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ovconvert.cli import add_recipe_overrides
+from ovconvert.cli import add_precision_options, add_recipe_overrides
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +20,7 @@ def add_arguments(parser) -> None:
                         "recipe's main conversion, or the variant named as RECIPE@VARIANT)")
     parser.add_argument("--no-variants", action="store_true",
                         help="run only the recipes' main conversions, not their variants")
+    add_precision_options(parser)
     add_recipe_overrides(parser)
 
 
@@ -31,6 +32,7 @@ def run(args) -> int:
 
     check_output_dir(args.output_dir)
     cache_dir = args.cache_dir or default_cache_dir()
+    check_output_dir(cache_dir, "--cache-dir")
     results, worst = [], 0
     for name, out_dir in _runs(args):
         try:
@@ -40,7 +42,8 @@ def run(args) -> int:
             results.append((name, "error", error.exit_code))
             worst = max(worst, error.exit_code)
             continue
-        result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend))
+        result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend, args.device,
+                                                   args.precision, args.strict_precision))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
         elif result.message:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ovconvert.cli import add_recipe_overrides
+from ovconvert.cli import add_precision_options, add_recipe_overrides
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("recipe", help="recipe file or name the run was made with")
     parser.add_argument("--run-dir", type=Path, required=True, help="the run's output directory")
+    add_precision_options(parser)
     add_recipe_overrides(parser)
 
 
@@ -18,8 +19,10 @@ def run(args) -> int:
 
     from ovconvert.errors import UserError
     from ovconvert.graph.tensor_spec import TensorSpec, parse_tensor_spec
-    from ovconvert.pipeline import ir_file_name
+    from ovconvert.pipeline import placeholder_values, expand_all, ir_file_name, judge_precisions
+    from ovconvert.precision import REFERENCE
     from ovconvert.recipes.loader import load_recipe
+    from ovconvert.stages.acquire import default_cache_dir
     from ovconvert.stages.convert import IR
     from ovconvert.stages.cut import CutGraph, placeholder_name
     from ovconvert.stages.freeze import FrozenGraph
@@ -29,16 +32,30 @@ def run(args) -> int:
     report_path = args.run_dir / "report.json"
     if not report_path.is_file():
         raise UserError(f"{args.run_dir} has no report.json; give the directory of an `ovconvert run`")
-    report = json.loads(report_path.read_text())
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        cut_record, frozen_path = report["cut"], Path(report["frozen_graph"]["path"])
+        originals = tuple(parse_tensor_spec(s) for s in cut_record["inputs"])
+        outputs = tuple(cut_record["outputs"])
+    except (ValueError, KeyError, TypeError, UserError):
+        raise UserError(f"{report_path} is not the report of a finished `ovconvert run` (unreadable or "
+                        "incomplete); run the recipe again") from None
+    values = placeholder_values(recipe, default_cache_dir(), args.run_dir.resolve())
+    recipe = expand_all(recipe, {**values, "download_dir": str(frozen_path.parent), "source": str(frozen_path)})
     name = recipe.convert.model_name or ir_file_name(recipe.name)
     xml = args.run_dir / "ir" / f"{name}.xml"
     if not xml.is_file():
         raise UserError(f"{xml} not found; the run did not produce a validated IR (see {args.run_dir}/report.md)")
-    originals = tuple(parse_tensor_spec(s) for s in report["cut"]["inputs"])
     cut = CutGraph(args.run_dir / "cut.pb", tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype)
-                                                     for s in originals),
-                   tuple(report["cut"]["outputs"]), originals)
-    frozen = FrozenGraph(Path(report["frozen_graph"]["path"]), tuple(report["cut"]["outputs"]), 0)
-    result = validate(recipe, frozen, cut, IR(xml, xml.with_suffix(".bin"), (), Path(), 0.0))
-    print(result.summary())
-    return 0 if result.passed else 1
+                                                     for s in originals), outputs, originals)
+    frozen = FrozenGraph(frozen_path, outputs, 0)
+    validation = validate(recipe, frozen, cut, IR(xml, xml.with_suffix(".bin"), (), Path(), 0.0),
+                          args.device, args.precision)
+    print(f"{validation.reference.summary()} at {REFERENCE}")
+    if not validation.reference.passed:
+        return 1
+    verdict = judge_precisions(validation, recipe, args.strict_precision)
+    if verdict.failure:
+        print(f"ovconvert: error: {recipe.name}: {verdict.failure}")
+        return 1
+    return 0

@@ -34,12 +34,61 @@ class RecipeError(UserError):
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+class _RecipeYamlLoader(yaml.SafeLoader):
+    """YAML as recipes use it: no aliases (a few lines of nested aliases expand to billions of nodes, a
+    hang even for --dry-run; recipes need none) and no key given twice (a second `convert:` section
+    would silently replace the first)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(problem=f"alias *{event.anchor} (recipes do not use YAML aliases; "
+                                       "write the value out)", problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.MarkedYAMLError(problem=f"key {key!r} given twice (merge the two)",
+                                           problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str):
+    """Parse recipe YAML with the rules of _RecipeYamlLoader (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=_RecipeYamlLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def read_recipe_file(path: Path, where: str):
+    """The YAML of a recipe file, or a RecipeError naming the file, the line and the fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RecipeError(where, "", f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+    except OSError as error:
+        raise RecipeError(where, "", f"cannot be read ({error.strerror}); check the path and its permissions") \
+            from None
+    try:
+        return read_yaml(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark else "?"
+        raise RecipeError(where, "", f"not valid YAML at {at}: {getattr(error, 'problem', None) or error}") \
+            from None
+
+
 # ---------------------------------------------------------------------------------------------- finding
 
 
 def find_recipe(name_or_path: str) -> Path:
     """A path to a .yaml file, or a recipe name looked up under recipes/ (e.g. `inception_v1`, `slim/vgg_16`)."""
     candidate = Path(name_or_path)
+    if candidate.is_dir():
+        raise UserError(f"recipe {name_or_path} is a directory; give a recipe .yaml file or a name from "
+                        "`ovconvert list` (a model goes to --source)")
     if candidate.suffix in (".yaml", ".yml"):
         if candidate.is_file():
             return candidate
@@ -52,7 +101,12 @@ def find_recipe(name_or_path: str) -> Path:
     if len(matches) > 1:
         options = ", ".join(m.relative_to(RECIPES_DIR).with_suffix("").as_posix() for m in matches)
         raise UserError(f"recipe name '{name_or_path}' is ambiguous ({options}); name it as family/name")
-    raise UserError(f"recipe '{name_or_path}' not found under {RECIPES_DIR}; run `ovconvert list` to see names")
+    import difflib
+
+    names = [p.stem for p in RECIPES_DIR.rglob("*.yaml")]
+    close = difflib.get_close_matches(candidate.name, names, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(f"recipe '{name_or_path}' not found under {RECIPES_DIR}; {hint}run `ovconvert list` to see names")
 
 
 def all_recipe_paths(family: Optional[str] = None) -> list[Path]:
@@ -64,9 +118,10 @@ def all_recipe_paths(family: Optional[str] = None) -> list[Path]:
 
 def _family_of(path: Path) -> Optional[str]:
     try:
-        return (yaml.safe_load(path.read_text()) or {}).get("family")
-    except yaml.YAMLError:
+        data = read_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
         return None
+    return data.get("family") if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -83,12 +138,7 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] = (), source_path:
     name_or_path, variant = split_variant(name_or_path)
     path = find_recipe(name_or_path)
     where = _display_path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f"line {mark.line + 1}" if mark else "?"
-        raise RecipeError(where, "", f"not valid YAML at {at}: {getattr(error, 'problem', error)}") from None
+    raw = read_recipe_file(path, where)
     if not isinstance(raw, dict):
         raise RecipeError(where, "", f"expected a mapping of recipe keys, got {_describe(raw)}")
     raw.setdefault("name", path.stem)
@@ -96,11 +146,20 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] = (), source_path:
         _apply_variant(raw, variant, where)
     for override in overrides:
         _apply_override(raw, override, where)
+    set_keys = {override.partition("=")[0].strip() for override in overrides}
     if source_path is not None:
         raw["source"] = {**{k: v for k, v in (raw.get("source") or {}).items() if k == "members"}, "path": source_path}
     raw["path"] = str(path)
-    recipe = _convert(raw, Recipe, where, "")
-    check_recipe(recipe, where, path)
+    try:
+        recipe = _convert(raw, Recipe, where, "")
+        check_recipe(recipe, where, path)
+    except RecipeError as error:
+        # A mistake in a --set value is the flag's, not the file's: say so.
+        for key in sorted(set_keys, key=len, reverse=True):
+            if str(error).startswith(f"{where}: {key}") :
+                raise UserError(f"--set {key}=…: {str(error)[len(where) + 2 + len(key):].lstrip(':. ')} "
+                                f"(recipe {where})") from None
+        raise
     return recipe
 
 
@@ -130,7 +189,7 @@ def _apply_override(raw: dict, override: str, where: str) -> None:
     if not sep or not key.strip():
         raise UserError(f"--set {override}: expected KEY=VALUE, e.g. --set convert.mean_values=[127.5,127.5,127.5]")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
+        value = read_yaml(value_text) if value_text.strip() else None
     except yaml.YAMLError:
         raise UserError(f"--set {override}: the value is not valid YAML; quote it or write a list as [a,b]") from None
     _set_key(raw, key, value, where)
@@ -173,6 +232,9 @@ def _convert(value: Any, annotation: Any, where: str, key: str) -> Any:
     if origin in (collections.abc.Mapping, dict) or annotation is Mapping:
         if not isinstance(value, dict):
             raise RecipeError(where, key, f"expected a mapping, got {_describe(value)}")
+        if len(args) == 2 and dataclasses.is_dataclass(args[1]):  # e.g. precision → Tolerance
+            return types.MappingProxyType({str(name): _convert(item, args[1], where, _join(key, str(name)))
+                                           for name, item in value.items()})
         return types.MappingProxyType(dict(value))
     if annotation is bool:
         if not isinstance(value, bool):
@@ -260,6 +322,16 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
             raise RecipeError(where, f"variants.{variant}", "expected a name of letters, digits, _ . - "
                               "mapped to KEY: VALUE overrides")
     _check_placeholders(recipe, where)
+    for precision in recipe.validate.precision_tolerance:
+        if precision not in ("bf16", "f16"):
+            raise RecipeError(where, f"validate.precision_tolerance.{precision}", "expected bf16 or f16 (f32 is "
+                              "the reference, judged by validate.tolerance)")
+
+    network = recipe.freeze.network
+    for i, item in enumerate(network.definition if network else ()):
+        if item.save_as is not None and not _stays_inside(item.save_as):
+            raise RecipeError(where, f"freeze.network.definition[{i}].save_as", f"{item.save_as!r} would be "
+                              "written outside the run's directory; give a relative path without '..'")
 
     source = recipe.source
     kinds = [k for k in ("url", "path", "builder") if getattr(source, k)]
@@ -293,6 +365,11 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
             raise RecipeError(where, f"cut.inputs[{i}]", str(error)) from None
 
     convert = recipe.convert
+    if convert.timeout_s < 1:
+        raise RecipeError(where, "convert.timeout_s", f"expected seconds of at least 1, got {convert.timeout_s}")
+    if recipe.validate.count < 1:
+        raise RecipeError(where, "validate.count", f"expected at least 1 input to validate on, got "
+                          f"{recipe.validate.count}")
     channels = _channels(specs, convert.layout)
     for name in ("mean_values", "scale_values"):
         values = getattr(convert, name)
@@ -300,6 +377,13 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
             raise RecipeError(where, f"convert.{name}", f"expected {channels} numbers, got {len(values)}")
     if convert.scale is not None and convert.scale_values is not None:
         raise RecipeError(where, "convert.scale", "give scale or scale_values, not both")
+
+
+def _stays_inside(relative: str) -> bool:
+    """A path a recipe names for writing stays in its directory: relative, no '..', no drive."""
+    path = Path(relative)
+    return bool(relative) and not path.is_absolute() and ".." not in path.parts and not path.drive \
+        and "\\" not in relative
 
 
 def _channels(specs, layout: Optional[str]) -> int:

@@ -100,6 +100,10 @@ class Convert:
     mo_outputs: bool = True
     model_name: Optional[str] = None
     timeout_s: int = 600
+    # The IR takes any batch: the batch dimension of every input shape is given to mo as -1 (ovc: the
+    # model is reshaped), so one IR serves batch 1 and batch 32; validation checks a batch of all inputs
+    # against one at a time.
+    dynamic_batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,14 @@ class Validate:
     image_size: Optional[tuple[int, int]] = None
     # Channel order of the raw 0-255 image given to the IR.
     ir_channel_order: str = choice("RGB", "BGR", "GRAY")
+    # Decides whether the conversion is correct: the IR compiled at f32 (pinned on every CPU) against the
+    # framework.
     tolerance: Tolerance = field(default_factory=Tolerance)
+    # How a deployment precision (bf16, f16) is judged, per precision; without an entry, the answers must
+    # not change (top-1, strings, boxes; raw tensors within 5%). See docs/architecture.md, "Precisions".
+    precision_tolerance: Mapping[str, Tolerance] = field(default_factory=dict)
+    # A deployment precision that changes answers fails the run (exit 1) instead of warning.
+    strict_precision: bool = False
     # Family-specific settings (e.g. the OCR charset).
     args: Mapping[str, Any] = field(default_factory=dict)
 

@@ -44,9 +44,31 @@ def markdown(report: dict) -> str:
             keys = list(validation["samples"][0])
             lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
             lines += ["| " + " | ".join(_cell(sample[k]) for k in keys) + " |" for sample in validation["samples"]]
+    if report.get("precisions"):
+        lines += _precision_table(report["precisions"], validation["metric"] if validation else "")
+    for warning in report.get("precision_warnings") or []:
+        lines += ["", f"**Warning:** {warning}"]
+    if report.get("environment"):
+        from ovconvert.environment import one_line
+
+        lines += ["", f"Ran on: {one_line(report['environment'])}"]
     if report.get("error"):
         lines += ["", f"Error: {report['error']}"]
     return "\n".join(lines) + "\n"
+
+
+def _precision_table(rows: list[dict], metric: str) -> list[str]:
+    """One row per compile of the IR: the f32 reference, then the precisions the device will use."""
+    key = {"classification": "top1_agreement", "ocr": "string_match",
+           "detection": "detection_match"}.get(metric, "max_rel_diff")
+    lines = ["", "## Precisions", "", "f32 decides whether the conversion is correct; the other rows say how "
+             "the IR answers as the device will run it.", "",
+             f"| precision | hint | {key} | max abs diff | status |", "|---|---|---|---|---|"]
+    for row in rows:
+        status = row["status"] + (f": {row['change']}" if row.get("change") else "")
+        lines.append(f"| {row['name']} | {row['requested']} | {_cell(row['metrics'].get(key, '-'))} | "
+                     f"{_cell(row['metrics'].get('max_abs_diff', '-'))} | {_cell(status)} |")
+    return lines
 
 
 def _cell(value) -> str:

@@ -1,9 +1,14 @@
 """Stage 6, validate: run TensorFlow and the IR on the same real inputs and compare them.
 
 TensorFlow runs the *frozen* graph, fed at the cut tensors, so the comparison covers the cut as well as
-the conversion; a .tflite model runs in the TFLite interpreter instead. The family decides what each side gets (for images: the IR gets raw 0-255 pixels in the
-recipe's channel order, TensorFlow gets them through the family's own preprocessing), and the metric
-compares: classification (top-1 agreement, top-5 overlap, differences), ocr (decoded strings), tensors.
+the conversion; a .tflite model runs in the TFLite interpreter instead. The family decides what each side
+gets (for images: the IR gets raw 0-255 pixels in the recipe's channel order, TensorFlow gets them through
+the family's own preprocessing), and the metric compares: classification (top-1 agreement, top-5 overlap,
+differences), ocr (decoded strings), detection (boxes), tensors.
+
+The IR is compiled once per precision target (ovconvert.precision): first pinned to f32, which alone
+decides whether the conversion is correct, then as the device will run it (its default, each precision
+it runs natively), each judged by whether the answers stay the same.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import numpy as np
 
 from ovconvert import families
 from ovconvert.errors import ToolError, UserError
+from ovconvert.precision import (REFERENCE, DeviceInfo, PrecisionRow, Target, deployment_targets,
+                                 deployment_tolerance, describe_change, precision_name, probe_device)
+from ovconvert.recipes.schema import Tolerance
 from ovconvert.graph.tf_graph import import_graph
 from ovconvert.graph.tflite import is_tflite
 
@@ -56,7 +64,23 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def validate(recipe, frozen, cut, ir) -> ValidationResult:
+@dataclass
+class Validation:
+    """The answer to both questions: `reference` (the IR at f32 against the framework) decides whether the
+    conversion is correct; `precisions` has one row per compile, the reference first."""
+
+    reference: ValidationResult
+    precisions: list[PrecisionRow]
+    device: DeviceInfo
+    quantized_layers: int = 0  # FakeQuantize layers: int8 on devices that have it, whatever the hint
+
+
+def validate(recipe, frozen, cut, ir, device: str = "CPU",
+             precisions: Optional[tuple[str, ...]] = None) -> Validation:
+    """Compare the IR with the framework at f32, then judge each deployment precision (`precisions`:
+    names as ovconvert.precision.deployment_targets takes them; None for the device's own)."""
+    import openvino as ov
+
     family = families.get(recipe.family)
     samples = family.validation_samples(recipe, frozen, cut)
     if not samples:
@@ -65,9 +89,68 @@ def validate(recipe, frozen, cut, ir) -> ValidationResult:
         tf_outputs = run_tflite(frozen.path, samples, cut.outputs)
     else:
         tf_outputs = run_tensorflow(frozen.path, samples, [f"{name}:0" for name in cut.outputs])
-    ir_outputs = run_ir(ir.xml, samples, cut.outputs)
+    core = ov.Core()
+    info = probe_device(core, device)
+    model = _read_ir(core, ir.xml)
     compare = METRICS[recipe.validate.metric]
-    return compare(recipe, family, samples, tf_outputs, ir_outputs)
+
+    ir_outputs, ran_at = run_ir(core, model, samples, cut.outputs, Target(device, REFERENCE))
+    result = compare(recipe, family, samples, tf_outputs, ir_outputs, recipe.validate.tolerance)
+    if result.passed and _takes_any_batch(model) and len(samples) > 1:
+        _check_one_batch(core, model, samples, cut.outputs, device, ir_outputs, result)
+    rows = [PrecisionRow(ran_at, REFERENCE, default=info.default_precision == ran_at, reference=True,
+                         status="reference", metrics=result.metrics, failures=list(result.failures))]
+    if result.passed:  # a deployment precision is worth judging only once the conversion is right
+        for target in deployment_targets(info, precisions):
+            rows.append(_judge_target(core, model, target, info, recipe, family, samples, tf_outputs, cut))
+    quantized = sum(1 for op in model.get_ops() if op.get_type_name() == "FakeQuantize")
+    return Validation(result, rows, info, quantized)
+
+
+def _takes_any_batch(model) -> bool:
+    return all(port.get_partial_shape().rank.is_static and port.get_partial_shape().rank.get_length() > 0
+               and port.get_partial_shape()[0].is_dynamic for port in model.inputs)
+
+
+# Batched and one-at-a-time f32 inference differ only by summation order: far below any task's margin.
+BATCH_TOLERANCE = 1e-4
+
+
+def _check_one_batch(core, model, samples, output_names, device, single_outputs, result) -> None:
+    """An IR that takes any batch must answer a batch of all inputs as it answers each alone: run them as
+    one batch at f32 and compare with the batch-1 outputs (a decoder that baked the batch in, or a
+    reshape that mixes images, shows here)."""
+    shapes = {tuple(np.shape(value) for value in sample.ir_feed) for sample in samples}
+    if len(shapes) != 1:
+        return  # inputs of different sizes cannot be stacked into one batch
+    stacked = [np.concatenate([sample.ir_feed[i] for sample in samples]) for i in range(len(samples[0].ir_feed))]
+    batch = Sample(f"batch of {len(samples)}", {}, stacked)
+    (batched,), _ = run_ir(core, model, [batch], output_names, Target(device, REFERENCE))
+    worst = 0.0
+    for index, single in enumerate(single_outputs):
+        for output, value in zip(single, batched):
+            part = np.asarray(value)[index:index + 1].astype(np.float64)
+            worst = max(worst, float(np.max(np.abs(part - np.asarray(output, dtype=np.float64).reshape(part.shape))))
+                        if part.size else 0.0)
+    result.metrics["batch"] = len(samples)
+    result.metrics["batch_max_abs_diff"] = worst
+    if worst > BATCH_TOLERANCE:
+        result.failures.append(f"a batch of {len(samples)} answers differently from one input at a time "
+                               f"(max difference {worst:.3g} > {BATCH_TOLERANCE:g})")
+        result.passed = False
+
+
+def _judge_target(core, model, target, info, recipe, family, samples, tf_outputs, cut) -> PrecisionRow:
+    outputs, ran_at = run_ir(core, model, samples, cut.outputs, target)
+    default = target.precision is None or ran_at == info.default_precision
+    if ran_at == REFERENCE:  # the device has no such precision and runs the hint as f32
+        return PrecisionRow(ran_at, target.label, default, status="same as f32")
+    metric = recipe.validate.metric
+    tolerance = Tolerance(**deployment_tolerance(metric, ran_at, recipe.validate.precision_tolerance))
+    judged = METRICS[metric](recipe, family, samples, tf_outputs, outputs, tolerance)
+    change = "" if judged.passed else describe_change(metric, judged.metrics, judged.samples, judged.failures)
+    return PrecisionRow(ran_at, target.label, default, status="agrees" if judged.passed else "changes answers",
+                        metrics=judged.metrics, failures=list(judged.failures), change=change)
 
 
 def run_tensorflow(graph_path: Path, samples: list[Sample], fetches: list[str]) -> list[list[np.ndarray]]:
@@ -104,14 +187,25 @@ def run_tflite(model_path: Path, samples: list[Sample], output_names: tuple[str,
     return results
 
 
-def run_ir(xml: Path, samples: list[Sample], output_names: tuple[str, ...]) -> list[list[np.ndarray]]:
-    import openvino as ov
-
-    core = ov.Core()
+def _read_ir(core, xml: Path):
     try:
-        compiled = core.compile_model(str(xml), "CPU")
+        return core.read_model(str(xml))
     except RuntimeError as error:
-        raise ToolError(f"OpenVINO cannot compile the IR {xml.name}: {str(error).splitlines()[0]}") from None
+        raise ToolError(f"OpenVINO cannot read the IR {xml.name}: {str(error).splitlines()[0]}") from None
+
+
+def run_ir(core, model, samples: list[Sample], output_names: tuple[str, ...],
+           target: Target) -> tuple[list[list[np.ndarray]], str]:
+    """The IR on each sample, compiled for `target`; returns the outputs and the precision it ran at."""
+    try:
+        compiled = core.compile_model(model, target.device, target.config())
+    except RuntimeError as error:
+        raise ToolError(f"OpenVINO cannot compile the IR for {target.device} at {target.label}: "
+                        f"{str(error).splitlines()[0]}") from None
+    try:
+        ran_at = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except RuntimeError:  # AUTO and some plugins do not report it
+        ran_at = target.precision or "default"
     order = [_output_index(compiled, name, index) for index, name in enumerate(output_names)]
     if len(compiled.outputs) < len(output_names):
         # mo's object detection replacements turn the framework's outputs into one DetectionOutput
@@ -122,7 +216,7 @@ def run_ir(xml: Path, samples: list[Sample], output_names: tuple[str, ...]) -> l
     for sample in samples:
         request.infer(sample.ir_feed)
         results.append([request.get_output_tensor(i).data.copy() for i in order])
-    return results
+    return results, ran_at
 
 
 def _output_index(compiled, name: str, fallback: int) -> int:
@@ -167,7 +261,7 @@ def _check(result: ValidationResult, tolerance) -> ValidationResult:
     return result
 
 
-def compare_classification(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+def compare_classification(recipe, family, samples, tf_outputs, ir_outputs, tolerance) -> ValidationResult:
     top1, top5, details = [], [], []
     for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
         # As floats: quantized models give uint8 scores, and negating a uint8 wraps around.
@@ -181,10 +275,10 @@ def compare_classification(recipe, family, samples, tf_outputs, ir_outputs) -> V
     max_abs, max_rel = _differences(tf_outputs, ir_outputs)
     metrics = {"images": len(samples), "top1_agreement": float(np.mean(top1)), "top5_overlap": float(np.mean(top5)),
                "max_abs_diff": max_abs, "max_rel_diff": max_rel}
-    return _check(ValidationResult("classification", True, metrics, samples=details), recipe.validate.tolerance)
+    return _check(ValidationResult("classification", True, metrics, samples=details), tolerance)
 
 
-def compare_ocr(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+def compare_ocr(recipe, family, samples, tf_outputs, ir_outputs, tolerance) -> ValidationResult:
     matches, details = [], []
     for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
         tf_text = family.decode(tf_values, recipe)
@@ -194,13 +288,13 @@ def compare_ocr(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationRe
     max_abs, max_rel = _differences(tf_outputs, ir_outputs)
     metrics = {"images": len(samples), "string_match": float(np.mean(matches)),
                "max_abs_diff": max_abs, "max_rel_diff": max_rel}
-    return _check(ValidationResult("ocr", True, metrics, samples=details), recipe.validate.tolerance)
+    return _check(ValidationResult("ocr", True, metrics, samples=details), tolerance)
 
 
-def compare_tensors(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+def compare_tensors(recipe, family, samples, tf_outputs, ir_outputs, tolerance) -> ValidationResult:
     max_abs, max_rel = _differences(tf_outputs, ir_outputs)
     metrics = {"inputs": len(samples), "max_abs_diff": max_abs, "max_rel_diff": max_rel}
-    return _check(ValidationResult("tensors", True, metrics), recipe.validate.tolerance)
+    return _check(ValidationResult("tensors", True, metrics), tolerance)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -229,7 +323,7 @@ def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]
             for i in range(count) if scores.reshape(-1)[i] >= threshold]
 
 
-def compare_detection(recipe, family, samples, tf_outputs, ir_outputs) -> ValidationResult:
+def compare_detection(recipe, family, samples, tf_outputs, ir_outputs, tolerance) -> ValidationResult:
     """Each framework box above the score threshold must have an IR box of the same class with IoU ≥
     min_iou (greedy, best IoU first); counts matched, missed (framework only) and extra (IR only).
     Symmetric near the threshold: an IR box a little below it may match, and an IR box just above it is
@@ -264,7 +358,7 @@ def compare_detection(recipe, family, samples, tf_outputs, ir_outputs) -> Valida
     total = matched + missed
     metrics = {"images": len(samples), "detections": total, "matched": matched, "missed": missed, "extra": extra,
                "detection_match": matched / total if total else 1.0, "max_score_diff": score_diff}
-    result = _check(ValidationResult("detection", True, metrics, samples=details), recipe.validate.tolerance)
+    result = _check(ValidationResult("detection", True, metrics, samples=details), tolerance)
     if total == 0:
         result.passed = False
         result.failures.append(f"TensorFlow found no box above score {threshold} on any image; "
