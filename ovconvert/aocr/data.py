@@ -141,12 +141,36 @@ def parse_record(record: bytes) -> tuple[bytes, str, str]:
         first("comment").decode("utf-8", errors="replace")
 
 
+def _records(paths: list[str]):
+    """Every record of the files in order; a truncated or corrupt file is a one-line error that names it
+    and the record where it breaks (TensorFlow's DataLossError otherwise surfaces mid-training)."""
+    for path in paths:
+        count = 0
+        try:
+            for record in tf.data.TFRecordDataset([path]).as_numpy_iterator():
+                count += 1
+                yield record
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+            import re
+
+            reason = re.sub(r"\{\{.*?\}\}\s*", "", error.message.splitlines()[0])[:120]  # TF's op-name prefix
+            raise UserError(f"{path}: record {count + 1} is truncated or corrupt ({reason}); "
+                            "rebuild the file with `ovconvert aocr dataset` or `synth`, or leave it out") from None
+
+
 def scan(paths: list[str], config: ModelConfig) -> ScanReport:
     """Check every record once (labels and images); see the module docstring."""
     report = ScanReport()
     problems: dict[str, list] = {}
-    for number, record in enumerate(tf.data.TFRecordDataset(paths).as_numpy_iterator(), start=1):
-        image, label, comment = parse_record(record)
+    from google.protobuf.message import DecodeError
+
+    for number, record in enumerate(_records(paths), start=1):
+        try:
+            image, label, comment = parse_record(record)
+        except DecodeError:  # a record that is not a tf.train.Example: unusable, reported as unreadable
+            report.corrupt.append((number, "not a tf.train.Example"))
+            report.usable.append(False)
+            continue
         reason = label_problem(label, config)
         readable = image_is_readable(image)
         if reason:

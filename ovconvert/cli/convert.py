@@ -39,8 +39,10 @@ def run(args) -> int:
                    compress_to_fp16=args.compress_to_fp16, timeout_s=args.timeout,
                    transformations_config=args.transformations_config, pipeline_config=args.pipeline_config)
     inputs = tuple(parse_tensor_spec(text) for text in args.input)
+    # -o is the IR's directory itself (a run directory's ir/ is the pipeline's layout, not this command's).
     ir = convert(spec, Path(args.model), inputs, tuple(o for o in args.output.split(",") if o), args.output_dir,
-                 args.name or Path(args.model).stem, dry_run=args.dry_run)
+                 args.name or Path(args.model).stem, dry_run=args.dry_run,
+                 fix_hint="flags of `ovconvert convert` (--input, --output, …)", ir_subdir="")
     if ir is not None:
         print(f"IR: {ir.xml} ({ir.seconds:.1f} s)")
     return 0

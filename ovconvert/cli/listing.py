@@ -1,6 +1,9 @@
-"""ovconvert list [--family F]: the recipes, one line each."""
+"""ovconvert list [--family F]: the recipes, one line each. A recipe file that does not load is named
+on stderr (with what is wrong) and the others are still listed; the exit code is then 2."""
 
 from __future__ import annotations
+
+import sys
 
 
 def add_arguments(parser) -> None:
@@ -8,16 +11,27 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import yaml
+    from ovconvert.errors import EXIT_USER_ERROR, OvconvertError
+    from ovconvert.recipes.loader import RECIPES_DIR, _display_path, all_recipe_paths, read_recipe_file
 
-    from ovconvert.recipes.loader import RECIPES_DIR, all_recipe_paths
-
+    if not RECIPES_DIR.is_dir():
+        print(f"ovconvert: error: no recipe registry at {RECIPES_DIR}; set OVCONVERT_RECIPES to a directory of "
+              "recipe .yaml files", file=sys.stderr)
+        return EXIT_USER_ERROR
     paths = all_recipe_paths(args.family)
-    for path in paths:
-        data = yaml.safe_load(path.read_text()) or {}
+    broken = 0
+    for path in sorted(RECIPES_DIR.rglob("*.yaml")) if not args.family else paths:
+        try:
+            data = read_recipe_file(path, _display_path(path))
+        except OvconvertError as error:
+            print(f"ovconvert: warning: {error.one_line()} (not listed)", file=sys.stderr)
+            broken += 1
+            continue
+        data = data if isinstance(data, dict) else {}
         name = path.relative_to(RECIPES_DIR).with_suffix("").as_posix()
-        print(f"{name:40s} {data.get('family', '?'):12s} {data.get('task', '?'):15s} "
-              f"{(data.get('description') or '').splitlines()[0] if data.get('description') else ''}")
-    if not paths:
+        description = str(data.get("description") or "").splitlines()
+        print(f"{name:40s} {str(data.get('family', '?')):12s} {str(data.get('task', '?')):15s} "
+              f"{description[0] if description else ''}")
+    if not paths and not broken:
         print(f"no recipes{' in family ' + args.family if args.family else ''} under {RECIPES_DIR}")
-    return 0
+    return EXIT_USER_ERROR if broken else 0

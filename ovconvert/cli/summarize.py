@@ -76,14 +76,17 @@ def run(args) -> int:
 
     if Path(args.model).is_file() and is_tflite(args.model):
         return _summarize_tflite(args)
-    graph, frozen_path = graph_for_summary(args.model, args.text, args.checkpoint, args.tags, args.weights)
-    summary = summarize(graph, str(frozen_path) if args.unsupported else None)
-    if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
-        return 0
-    sys.stdout.write(summary.ov_text())
-    if args.details or args.unsupported:
-        sys.stdout.write("\n" + summary.details_text(str(frozen_path)))
+    # A model that needs freezing first is frozen into a temporary directory, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="ovconvert-summarize-") as work:
+        graph, frozen_path = graph_for_summary(args.model, args.text, args.checkpoint, args.tags, args.weights,
+                                               Path(work))
+        summary = summarize(graph, str(frozen_path) if args.unsupported else None)
+        if args.json:
+            print(json.dumps(summary.to_json(), indent=2))
+            return 0
+        sys.stdout.write(summary.ov_text())
+        if args.details or args.unsupported:
+            sys.stdout.write("\n" + summary.details_text(str(frozen_path)))
     return 0
 
 

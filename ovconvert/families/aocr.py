@@ -73,7 +73,7 @@ def decode(outputs, recipe) -> str:
 
 def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     """(name, encoded image, label) from the annotation files in validate.images (aocr's format)."""
-    from ovconvert.aocr.data import read_annotations
+    from ovconvert.aocr.data import image_is_readable, read_annotations
 
     if not recipe.validate.images:
         raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines)")
@@ -82,7 +82,11 @@ def sample_images(recipe) -> list[tuple[str, bytes, str]]:
         for line, path, label in read_annotations(annotation_file):
             if not Path(path).is_file():
                 raise UserError(f"{annotation_file}:{line}: image {path} does not exist")
-            samples.append((Path(path).name, Path(path).read_bytes(), label))
+            encoded = Path(path).read_bytes()
+            if not image_is_readable(encoded):
+                raise UserError(f"{annotation_file}:{line}: {path} is not a readable image (JPEG, PNG, GIF, "
+                                "BMP); replace it or leave the line out")
+            samples.append((Path(path).name, encoded, label))
     return samples[:recipe.validate.count]
 
 

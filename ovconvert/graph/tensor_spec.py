@@ -52,6 +52,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     for token in re.split(r"[,\s]+", body.strip()) if body.strip() else []:
         if token in ("?", "-1"):
             dims.append(-1)
+        elif token.isdigit() and int(token) == 0:
+            raise UserError(f"shape [{text}]: a dimension of 0 gives a tensor with no elements; give its size, "
+                            "or -1 for unknown")
         elif token.isdigit():
             dims.append(int(token))
         else:

@@ -4,7 +4,9 @@ A source is a URL (downloaded into a cache keyed by its SHA-384), a local path, 
 function that makes the files, e.g. an untrained network in the real archive layout). Nothing reaches
 the cache half-written: downloads go to `<name>.partial` (resumed with an HTTP Range request when the
 server allows) and are renamed only after size and checksum match; archives unpack into a temporary
-directory renamed into place once complete.
+directory renamed into place once complete. Each cache entry has a lock file (filelock: portable, and
+released by the OS when a process dies), so two runs that need the same entry do not both write it: the
+second waits and then reuses what the first made.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
@@ -36,6 +39,11 @@ from ovconvert.recipes.schema import Download, Source
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+# Unpacking limits (docs/reliability.md): the largest zoo archives unpack to about 1.5 GB at a ratio
+# under 2:1; a member that expands far more is a decompression bomb, not a model.
+MAX_UNPACKED_BYTES = 16 << 30
+MAX_RATIO = 100  # unpacked / packed, checked once the contents pass MIN_RATIO_CHECK_BYTES
+MIN_RATIO_CHECK_BYTES = 64 << 20
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
 
 
@@ -71,6 +79,24 @@ def acquire(source: Source, family: str, cache_dir: Path) -> Acquired:
     return Acquired(downloaded, downloaded.parent, source.sha384)
 
 
+@contextmanager
+def cache_lock(entry: Path):
+    """Hold the lock of one cache entry (a download, an unpacked archive, a built source)."""
+    from filelock import FileLock, Timeout
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(entry.with_name(entry.name + ".lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for another ovconvert that is preparing %s", entry.name)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def is_archive(path: Path) -> bool:
     return path.name.endswith(ARCHIVE_SUFFIXES)
 
@@ -84,6 +110,13 @@ def download(item: Download, cache_dir: Path, destination: Optional[Path] = None
     if destination is None:
         key = item.sha384[:32] if item.sha384 else "unverified-" + hashlib.sha256(item.url.encode()).hexdigest()[:24]
         destination = cache_dir / "downloads" / key / name
+        if (cache_dir / "downloads" / key).resolve() not in destination.resolve().parents:
+            raise UserError(f"save_as {name!r} would be written outside the cache; give a file name")
+    with cache_lock(destination):
+        return _download_locked(item, destination)
+
+
+def _download_locked(item: Download, destination: Path) -> Path:
     if destination.is_file() and (item.sha384 is None or _sha384(destination) == item.sha384):
         log.info("cached: %s", destination)
         return destination
@@ -97,6 +130,9 @@ def download(item: Download, cache_dir: Path, destination: Optional[Path] = None
                         "run again to resume")
     if item.size is not None and actual_size != item.size:
         partial.unlink()
+        if actual_size > item.size:
+            raise ToolError(f"download of {item.url} sent more than the {item.size} bytes the recipe expects; "
+                            "stopped (the file changed or the server misbehaves): fix source.size or the URL")
         raise ToolError(f"download of {item.url} has {actual_size} bytes, the recipe expects {item.size}: "
                         "the transfer was cut or the file changed; run again, or fix source.size")
     digest = _sha384(partial)
@@ -134,10 +170,17 @@ def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> Optional[in
         total = int(length) + (offset if resumed else 0) if length else None
         progress = _Progress(url, total or expected_size, offset if resumed else 0)
         try:
+            limit = expected_size if expected_size is not None else total
             with open(partial, "ab" if resumed else "wb") as out:
-                while chunk := response.read(CHUNK):
+                written = offset if resumed else 0
+                # Read at most one byte past the size we expect: a server that never stops sending
+                # (or lies about Content-Length) cannot fill the disk.
+                while chunk := response.read(CHUNK if limit is None else min(CHUNK, limit + 1 - written)):
                     out.write(chunk)
+                    written += len(chunk)
                     progress.advance(len(chunk))
+                    if limit is not None and written > limit:
+                        break
         except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
             raise ToolError(f"download of {url} was interrupted ({error}); run again to resume") from None
         finally:
@@ -184,6 +227,11 @@ def _file_key(path: Path) -> str:
 
 def unpack(archive: Path, target: Path, members: tuple[str, ...] = ()) -> Path:
     """Unpack safely into target (once): refuse absolute paths, `..`, links leaving the archive, devices."""
+    with cache_lock(target):
+        return _unpack_locked(archive, target, members)
+
+
+def _unpack_locked(archive: Path, target: Path, members: tuple[str, ...]) -> Path:
     if target.is_dir():
         _check_members(target, members, archive)
         return target
@@ -210,11 +258,29 @@ def _safe_member_path(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+class _Budget:
+    """The unpacking limits: total size, and ratio to the archive's size (decompression bombs)."""
+
+    def __init__(self, archive: Path):
+        self.archive, self.packed, self.total = archive, max(archive.stat().st_size, 1), 0
+
+    def add(self, name: str, size: int) -> None:
+        self.total += size
+        if self.total > MAX_UNPACKED_BYTES or (self.total > MIN_RATIO_CHECK_BYTES
+                                               and self.total > MAX_RATIO * self.packed):
+            raise UserError(f"archive {self.archive.name} expands past the unpacking limit at member '{name}' "
+                            f"({self.total / 1e6:.0f} MB from {self.packed / 1e6:.1f} MB; limits "
+                            f"{MAX_UNPACKED_BYTES >> 30} GiB and {MAX_RATIO}:1); refusing it as a likely "
+                            "decompression bomb — get the archive from a trusted source")
+
+
 def _unpack_tar(archive: Path, staging: Path) -> None:
+    budget = _Budget(archive)
     try:
         with tarfile.open(archive) as tar:
             for member in tar:
                 path = _safe_member_path(member.name, archive)
+                budget.add(member.name, member.size if member.isfile() else 0)
                 if member.isdev() or member.isfifo():
                     raise UserError(f"archive {archive.name} has a device or FIFO member '{member.name}'; "
                                     "refusing to unpack it")
@@ -224,7 +290,12 @@ def _unpack_tar(archive: Path, staging: Path) -> None:
                     if link.is_absolute() or ".." in PurePosixPath(os.path.normpath(resolved)).parts:
                         raise UserError(f"archive {archive.name} has a link '{member.name}' → '{member.linkname}' "
                                         "pointing outside the archive; refusing to unpack it")
-                tar.extract(member, staging, set_attrs=False, filter="data")
+                try:
+                    tar.extract(member, staging, set_attrs=False, filter="data")
+                except KeyError:  # a hard link to a member the archive does not have
+                    raise UserError(f"archive {archive.name} has a hard link '{member.name}' to "
+                                    f"'{member.linkname}', which is not in the archive; the archive is damaged — "
+                                    "get it again from its source") from None
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as error:
         raise UserError(f"archive {archive} is truncated or corrupt ({error or type(error).__name__}); "
                         "delete it and download it again") from None
@@ -232,9 +303,11 @@ def _unpack_tar(archive: Path, staging: Path) -> None:
 
 def _unpack_zip(archive: Path, staging: Path) -> None:
     try:
+        budget = _Budget(archive)
         with zipfile.ZipFile(archive) as package:
             for info in package.infolist():
                 _safe_member_path(info.filename, archive)
+                budget.add(info.filename, info.file_size)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise UserError(f"archive {archive.name} has a symbolic link '{info.filename}'; "
                                     "refusing to unpack it")
@@ -280,6 +353,11 @@ def build(source: Source, family: str, cache_dir: Path) -> Path:
                                      fingerprint(source.builder, dict(source.builder_args))], sort_keys=True)
                          .encode()).hexdigest()[:24]
     target = cache_dir / "built" / key
+    with cache_lock(target):
+        return _build_locked(builder, source, key, target)
+
+
+def _build_locked(builder, source: Source, key: str, target: Path) -> Path:
     marker = target / "BUILT"
     if marker.is_file():
         return target / marker.read_text().strip()

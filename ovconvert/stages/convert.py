@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -48,6 +49,8 @@ def mo_arguments(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], out
     if inputs:
         args += ["--input", ",".join(spec_.node for spec_ in inputs)]
         shapes = spec.input_shape or tuple(s.shape for s in inputs if s.shape is not None)
+        if spec.dynamic_batch:
+            shapes = tuple((-1, *shape[1:]) if shape else shape for shape in shapes)
         if shapes:
             args += ["--input_shape", ",".join(_vector(shape) for shape in shapes)]
     if outputs and spec.mo_outputs:
@@ -80,17 +83,23 @@ def _tool_environment() -> dict[str, str]:
 
 
 def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs: tuple[str, ...],
-            out_dir: Path, model_name: str, dry_run: bool = False) -> Optional[IR]:
-    final_dir = out_dir / "ir"
+            out_dir: Path, model_name: str, dry_run: bool = False,
+            fix_hint: str = "recipe's convert or cut section", ir_subdir: str = "ir") -> Optional[IR]:
+    """Run mo (or ovc) into a scratch directory and move the IR to out_dir/ir/ (out_dir/`ir_subdir`)
+    when it succeeded. `fix_hint` says what to fix when the tool fails (the recipe, or the flags)."""
+    if spec.timeout_s < 1:
+        raise UserError(f"convert.timeout_s {spec.timeout_s}: give a number of seconds of at least 1")
+    final_dir = out_dir / ir_subdir if ir_subdir else out_dir
     log_path = out_dir / f"{spec.backend}.log"
     if spec.backend == "ovc":
         job = ovc_job(spec, model, inputs, outputs, final_dir, model_name)
         display = ["python", "-m", "ovconvert.stages.ovc_backend", json.dumps(job)]
     else:
         display = ["mo", *mo_arguments(spec, model, inputs, outputs, final_dir, model_name)]
-    print("$ " + shlex.join(display), flush=True)
-    if dry_run:
+    if dry_run:  # the command is the output
+        print("$ " + shlex.join(display), flush=True)
         return None
+    log.info("$ %s", shlex.join(display))  # with the other progress lines, on stderr
     if spec.backend == "mo":
         check_object_detection_configs(spec)
 
@@ -108,17 +117,14 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
             if spec.backend == "mo" and (spec.transformations_config or spec.pipeline_config):
                 log_file.write(f"# ovconvert: {LEGACY_FRONTEND_NOTE}\n")
                 log_file.flush()
-            try:
-                completed = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                           env=_tool_environment(), timeout=spec.timeout_s)
-            except subprocess.TimeoutExpired:
-                raise ToolError(f"{spec.backend} timed out after {spec.timeout_s} s (log: {log_path}); "
-                                "raise convert.timeout_s or check the log for a hang", _tail(log_path)) from None
+            returncode = run_process_group(command, log_file, spec.timeout_s, spec.backend, log_path)
         seconds = time.monotonic() - started
         xml, binary = scratch / f"{model_name}.xml", scratch / f"{model_name}.bin"
-        if completed.returncode != 0 or not xml.is_file():
-            raise ToolError(f"{spec.backend} failed with exit code {completed.returncode} (log: {log_path}); "
-                            "fix the recipe's convert or cut section", _error_lines(log_path))
+        if returncode != 0 or not xml.is_file():
+            cause = first_error_line(log_path)
+            raise ToolError(f"{spec.backend} failed with exit code {returncode}"
+                            f"{': ' + cause if cause else ''} (log: {log_path}); fix the "
+                            f"{fix_hint}", _tail(log_path, 3) if not cause else "")
         final_dir.mkdir(parents=True, exist_ok=True)
         # The .bin first: an .xml present means its weights are complete.
         binary.replace(final_dir / binary.name)
@@ -169,7 +175,7 @@ def ovc_job(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
         "inputs": [[s.node, list(s.shape) if s.shape else None] for s in inputs], "outputs": list(outputs),
         "mean_values": spec.mean_values, "scale_values": spec.scale_values, "scale": spec.scale,
         "reverse_input_channels": spec.reverse_input_channels, "layout": spec.layout,
-        "compress_to_fp16": spec.compress_to_fp16,
+        "compress_to_fp16": spec.compress_to_fp16, "dynamic_batch": spec.dynamic_batch,
     }
 
 
@@ -180,8 +186,47 @@ def _tail(path: Path, lines: int = 5) -> str:
         return ""
 
 
-def _error_lines(path: Path) -> str:
-    """mo's `[ ERROR ]` lines if it printed any (they say what went wrong), else the log's tail."""
+def run_process_group(command: list[str], log_file, timeout_s: int, tool: str, log_path: Path) -> int:
+    """Run a tool in its own process group and wait for it. `python -m openvino.tools.mo` starts mo's
+    main.py as a child of its own, so on a timeout, Ctrl-C or SIGTERM the whole group is killed; killing
+    the direct child alone left mo running to write an IR after we had given up on it."""
+    process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=_tool_environment(),
+                               start_new_session=True)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{tool} timed out after {timeout_s} s (log: {log_path}); raise convert.timeout_s or "
+                        "check the log for a hang", _tail(log_path)) from None
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+# mo's banner lines around an error, which say that something failed but not what.
+_BANNERS = ("-----", "Unexpected exception happened", "Please contact", "forward the full", "Traceback",
+            "For more information", "Run Model Optimizer with --log_level", "Detected not satisfied dependencies")
+
+
+def first_error_line(path: Path) -> str:
+    """The line of mo's log that says what went wrong: the first `[ ERROR ]` line that is not one of mo's
+    banners, else the last line of a Python traceback (`SomeError: …`); empty when there is neither."""
     text = path.read_text(errors="replace") if path.exists() else ""
-    errors = [line for line in text.splitlines() if "[ ERROR ]" in line or "Error:" in line]
-    return "\n".join(errors[:3]) if errors else _tail(path)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if "[ ERROR ]" not in line:
+            continue
+        message = line.split("[ ERROR ]", 1)[1].strip()
+        if message and not any(banner in message[:40] for banner in _BANNERS):
+            return message
+    tracebacks = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Failure)\b:", line)]
+    return tracebacks[-1] if tracebacks else ""

@@ -115,9 +115,8 @@ def _needed_nodes(nodes, outputs: tuple[str, ...], replaced: dict[str, str]) -> 
 
 
 def _complete_specs(graph, specs: list[TensorSpec], frozen_path: Path) -> list[TensorSpec]:
-    """Fill unknown dimensions (-1) and types from TensorFlow's static shape inference, and say so."""
-    if all(s.shape is not None and -1 not in s.shape and s.dtype is not None for s in specs):
-        return specs
+    """Fill unknown dimensions (-1) and types from TensorFlow's static shape inference, and say so; a
+    shape of the wrong rank is an error whether or not the spec is complete."""
     from ovconvert.graph.tf_graph import import_graph
 
     tf_graph = import_graph(graph)

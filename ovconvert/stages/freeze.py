@@ -64,6 +64,9 @@ def _require_paths(spec: Freeze) -> None:
         value = getattr(spec, name)
         if value and not Path(value).exists():
             raise UserError(f"freeze.{name}: {value} not found; check the recipe or pass --source")
+    if spec.format == "saved_model" and not (Path(spec.saved_model_dir) / "saved_model.pb").is_file():
+        raise UserError(f"{spec.saved_model_dir} is a directory without saved_model.pb, so not a SavedModel; "
+                        "give a SavedModel directory, a frozen .pb, a .meta or a .tflite")
     if spec.checkpoint and spec.weights == "checkpoint":
         import tensorflow as tf
 

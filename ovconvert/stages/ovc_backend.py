@@ -17,6 +17,9 @@ def main(job: dict) -> int:
     # The graph was cut in TensorFlow terms already: its placeholders and sinks are exactly the model's
     # inputs and outputs, with static shapes, so ovc needs no names (and cannot cut anyway).
     model = ov.convert_model(job["model"])
+    if job.get("dynamic_batch"):  # mo's --input_shape [-1,…]: any batch
+        model.reshape({port.get_any_name(): ov.PartialShape([-1, *list(port.get_partial_shape())[1:]])
+                       for port in model.inputs if port.get_partial_shape().rank.get_length() > 0})
     wants_preprocessing = job["mean_values"] or job["scale_values"] or job["scale"] or job["reverse_input_channels"]
     if wants_preprocessing:
         ppp = PrePostProcessor(model)
