@@ -22,3 +22,43 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# Training the bundled attention-OCR model (docs/aocr.md, "Training the bundled model"): hours on a
+# 2-core CPU, so it runs in the background with its log in a file, and resumes where it stopped.
+# Data and checkpoints live in AOCR_WORK, outside the clone; `make aocr-train` resumes from
+# AOCR_WORK/model when it has a checkpoint, else starts from the newest weights kept in the repository.
+AOCR_WORK ?= ../aocr-work
+AOCR_SHARDS ?= 000 001 002
+AOCR_START ?= $(if $(wildcard training/aocr/config.json),training/aocr,pretrained)
+AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-scale 0.5
+# Debian's word list and font families (serif, sans, mono, condensed, italic, bold, display, hand):
+# the synthetic data's variety comes from these (fonts.py keeps one family in five out of training).
+AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fonts-urw-base35 \
+	fonts-crosextra-carlito fonts-crosextra-caladea fonts-roboto fonts-open-sans fonts-lato fonts-cantarell \
+	fonts-linuxlibertine fonts-inconsolata fonts-hack fonts-comic-neue fonts-noto-mono fonts-ebgaramond \
+	fonts-go fonts-dejavu-extra fonts-sil-gentium fonts-sil-charis fonts-sil-andika fonts-firacode \
+	fonts-jetbrains-mono fonts-lobster fonts-league-spartan fonts-quicksand fonts-adf-accanthis \
+	fonts-adf-baskervald fonts-adf-gillius fonts-adf-universalis fonts-oldstandard fonts-junicode \
+	fonts-averia-gwf fonts-cabin fonts-fantasque-sans fonts-paratype fonts-courier-prime \
+	fonts-anonymous-pro fonts-agave fonts-yanone-kaffeesatz fonts-dkg-handwriting fonts-humor-sans \
+	fonts-play fonts-sixtyfour fonts-staypuft fonts-vollkorn fonts-mononoki fonts-tuffy fonts-radisnoir \
+	fonts-blankenburg fonts-oflb-euterpe
+
+.PHONY: aocr-fonts aocr-data aocr-train
+aocr-fonts:
+	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES)
+
+aocr-data: $(STAMP)
+	mkdir -p $(AOCR_WORK)/data
+	for shard in $(AOCR_SHARDS); do \
+	  test -f $(AOCR_WORK)/data/train-$$shard.tfrecords || $(BIN)/ovconvert aocr synth 100000 \
+	    $(AOCR_WORK)/data/train-$$shard.tfrecords --max-prediction 24 --seed 1$$shard -j 2 --log-path '' || exit 1; \
+	done
+	test -f $(AOCR_WORK)/data/heldout.tfrecords || $(BIN)/ovconvert aocr synth 2000 \
+	  $(AOCR_WORK)/data/heldout.tfrecords --held-out --max-prediction 24 --seed 9001 -j 2 --log-path ''
+
+aocr-train: $(STAMP)
+	nohup nice $(BIN)/ovconvert aocr train '$(AOCR_WORK)/data/train-*.tfrecords' --model-dir $(AOCR_WORK)/model \
+	  $(AOCR_MODEL_FLAGS) --init-from $(AOCR_START) --optimizer adam --initial-learning-rate 0.0005 \
+	  --batch-size 32 --steps-per-checkpoint 200 --log-path '' > $(AOCR_WORK)/train.log 2>&1 &
+	@echo "training in the background; follow it with: tail -f $(AOCR_WORK)/train.log"

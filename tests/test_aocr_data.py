@@ -171,3 +171,39 @@ def test_scan_results_are_remembered_for_the_same_files(tmp_path):
     assert (again.usable, again.corrupt) == (first.usable, first.corrupt)
     other_rules = data.scan_cached([path], ModelConfig(charset="AB"), str(tmp_path / "model"))
     assert len(list((tmp_path / "model").glob("scan-*.json"))) == 2 and other_rules.usable == [True, False]
+
+
+def test_synth_spreads_lengths_up_to_max_prediction_and_keeps_held_out_backgrounds_out(tmp_path):
+    """Half the samples take an even length draw, so long words are common; `lines` backgrounds are
+    only in held-out sets."""
+    assert aocr_cli("aocr", "synth", "200", tmp_path / "train.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                    "--max-prediction", "24", "--seed", "3", "--log-path", "") == 0
+    records = _records(tmp_path / "train.tfrecords")
+    lengths = [len(label) for _, label, _ in records]
+    assert max(lengths) <= 24 and sum(n >= 17 for n in lengths) >= 20, sorted(lengths)
+    assert sum(n <= 4 for n in lengths) >= 20
+    kinds = {comment.rsplit("background=", 1)[1] for _, _, comment in records}
+    assert kinds == {"plain", "gradient", "noise", "texture"}  # never "lines" in training data
+    assert aocr_cli("aocr", "synth", "30", tmp_path / "lines.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                    "--backgrounds", "lines", "--log-path", "") == 0
+    assert {c.rsplit("background=", 1)[1] for _, _, c in _records(tmp_path / "lines.tfrecords")} == {"lines"}
+    assert aocr_cli("aocr", "synth", "5", tmp_path / "x.tfrecords", "--backgrounds", "stripes", "--log-path", "") == 2
+
+
+def test_imagemagick_renders_a_held_out_set_readable_as_8_bit_images(tmp_path):
+    import shutil
+
+    from ovconvert.aocr.data import image_is_readable
+
+    if not any(shutil.which(name) for name in ("magick", "convert-im6.q16")):
+        pytest.skip("ImageMagick is not installed (apt-get install imagemagick)")
+    assert aocr_cli("aocr", "synth", "12", tmp_path / "im.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                    "--renderer", "imagemagick", "--max-prediction", "12", "--seed", "4", "--log-path", "") == 0
+    records = _records(tmp_path / "im.tfrecords")
+    assert len(records) == 12 and all("renderer=imagemagick" in comment for _, _, comment in records)
+    assert all(image_is_readable(image) for image, _, _ in records)
+    from io import BytesIO
+
+    from PIL import Image
+
+    assert all(Image.open(BytesIO(image)).mode in ("RGB", "L", "P") for image, _, _ in records)  # 8-bit, not I;16

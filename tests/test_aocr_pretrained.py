@@ -42,3 +42,51 @@ def test_pretrained_model_is_small_and_self_describing():
     assert size < 12 * 1024 * 1024
     config = json.loads((PRETRAINED / "config.json").read_text())
     assert config["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" and config["max_prediction"] == 8
+
+
+def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
+    """`aocr test` and `aocr predict` with --engine openvino: the IR recipes/aocr.yaml makes (converted
+    once, cached, any batch) reads the held-out words exactly as TensorFlow does, batch after batch."""
+    cache = tmp_path / "cache"
+    arguments = ("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "", "--batch-size", "32")
+    assert aocr_cli(*arguments) == 0
+    tensorflow = json.loads(capsys.readouterr().out)
+    assert aocr_cli(*arguments, "--engine", "openvino", "--cache-dir", cache) == 0
+    openvino = json.loads(capsys.readouterr().out)
+    assert openvino == tensorflow and openvino["images"] == 200
+    assert set(openvino["by_length"]) == {"1-4", "5-8"}  # the bundled model reads up to 8 characters
+    assert len(list((cache / "aocr-ir").glob("*/ir/aocr.xml"))) == 1  # converted once, kept
+
+
+def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
+    import subprocess
+    import sys
+
+    from ovconvert.families import words
+
+    names = []
+    for index, text in enumerate(["OPENVINO", "CAT", "2024", "IR42", "MODEL"] * 3):
+        words.render(text).save(tmp_path / f"{index:02d}.png")
+        names.append(f"{index:02d}.png")
+    outputs = {}
+    for engine in ("tensorflow", "openvino"):
+        done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", str(PRETRAINED),
+                               "--engine", engine, "--batch-size", "4", "--cache-dir", str(tmp_path / "cache"),
+                               "--log-path", ""], input="\n".join(names) + "\n", capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[engine] = [line.split("\t") for line in done.stdout.splitlines()]
+    assert [row[:2] for row in outputs["openvino"]] == [row[:2] for row in outputs["tensorflow"]]
+    assert [row[0] for row in outputs["openvino"]] == names  # every path, in input order
+    for ov_row, tf_row in zip(outputs["openvino"], outputs["tensorflow"]):
+        assert abs(float(ov_row[2]) - float(tf_row[2])) < 1e-3
+
+
+def test_aocr_global_flags_go_before_the_subcommand_as_aocr_takes_them(capsys, tmp_path):
+    """aocr's own parser takes --log-path, --model-dir, --no-distance, … before the subcommand."""
+    log = tmp_path / "aocr.log"
+    assert aocr_cli("aocr", "--log-path", log, "--model-dir", PRETRAINED, "--no-distance", "test", HELD_OUT,
+                    "--max-images", "10") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 10 and "char_accuracy" not in result  # --no-distance reached `test`
+    assert log.is_file() and log.read_text()

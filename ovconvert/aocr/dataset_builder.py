@@ -33,6 +33,9 @@ def build(annotations_path: str, output_path: str, characters: str, max_predicti
             if not tf.io.gfile.exists(image_path):
                 raise UserError(f"{annotations_path}:{line}: image {image_path} does not exist; fix the path "
                                 "(relative paths are relative to the annotation file)")
+            if tf.io.gfile.isdir(image_path):
+                raise UserError(f"{annotations_path}:{line}: {image_path} is a directory, not an image; fix the "
+                                "line (IMAGE-PATH LABEL)")
             with tf.io.gfile.GFile(image_path, "rb") as handle:
                 encoded = handle.read()
             if not data.image_is_readable(encoded):
@@ -64,16 +67,33 @@ def _lines(numbers: list[int]) -> str:
 
 def synthesize(count: int, output_path: str, characters: str, max_prediction: int, force_uppercase: bool,
                seed: int = 0, held_out: bool | None = False, font_patterns=None, font_dirs=None,
-               words_path: str | None = None, random_share: float = 0.3, jobs: int = 1) -> dict:
+               words_path: str | None = None, random_share: float = 0.3, jobs: int = 1,
+               backgrounds: tuple[str, ...] | None = None, renderer: str = "pillow") -> dict:
+    """Render `count` word images into TFRecords. `backgrounds` defaults to the training kinds, or to
+    every kind for a held-out set (so that it also measures the kinds training never saw)."""
     from ovconvert.aocr import fonts, synth
 
     if count < 1:
         raise UserError(f"synth: N must be at least 1, got {count}")
+    if backgrounds is None:
+        backgrounds = synth.BACKGROUNDS if held_out else synth.BACKGROUNDS_TRAINING
+    unknown = [b for b in backgrounds if b not in synth.BACKGROUNDS]
+    if unknown or not backgrounds:
+        raise UserError(f"--backgrounds {','.join(backgrounds)}: expected kinds from {', '.join(synth.BACKGROUNDS)}")
     found = fonts.discover(synth.rendering_characters(characters, force_uppercase), font_dirs, font_patterns,
                            held_out)
+    families: dict[str, list[str]] = {}
+    for font in found:
+        families.setdefault(font.family, []).append(font.path)
     words = synth.load_words(words_path, characters, max_prediction, force_uppercase)
     options = synth.SynthOptions(characters, max_prediction, force_uppercase, seed, tuple(f.path for f in found),
-                                 words, random_share if words else 1.0)
+                                 words, random_share if words else 1.0,
+                                 tuple(tuple(paths) for _, paths in sorted(families.items())), tuple(backgrounds),
+                                 renderer=renderer)
+    if renderer == "imagemagick":
+        from ovconvert.aocr import synth_imagemagick
+
+        synth_imagemagick.program()  # fails now, with the fix, if ImageMagick is missing
     log.info("rendering %d images: %s", count, synth.describe(options))
     started = time.monotonic()
     with data.AtomicRecordWriter(output_path) as writer:
@@ -81,4 +101,5 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
             writer.write(data.example_bytes(image, label, comment))
     seconds = time.monotonic() - started
     return {"output": output_path, "images": count, "seconds": round(seconds, 1),
-            "fonts": sorted({f.family for f in found}), "words": len(words), "seed": seed}
+            "fonts": sorted({f.family for f in found}), "words": len(words), "seed": seed,
+            "backgrounds": list(backgrounds), "renderer": renderer}

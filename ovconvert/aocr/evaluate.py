@@ -59,9 +59,18 @@ class Score:
         errors = sum(edit_distance(r.text, r.truth) for r in self.readings)
         return max(0.0, 1 - errors / max(sum(len(r.truth) for r in self.readings), 1))
 
+    def by_length(self) -> dict[str, dict]:
+        """Word accuracy per label-length bucket (1–4, 5–8, …): long words are where a model fails first."""
+        buckets: dict[str, list] = {}
+        for reading in self.readings:
+            low = (max(len(reading.truth), 1) - 1) // 4 * 4 + 1
+            buckets.setdefault(f"{low}-{low + 3}", []).append(reading.correct)
+        return {name: {"images": len(hits), "word_accuracy": round(sum(hits) / len(hits), 4)}
+                for name, hits in sorted(buckets.items(), key=lambda item: int(item[0].split("-")[0]))}
+
     def as_dict(self) -> dict:
         return {"images": self.count, "word_accuracy": round(self.word_accuracy, 4),
-                "char_accuracy": round(self.char_accuracy, 4)}
+                "char_accuracy": round(self.char_accuracy, 4), "by_length": self.by_length()}
 
 
 def read_batches(trained, batches, keep_details: bool = False):
@@ -86,13 +95,25 @@ def read_batches(trained, batches, keep_details: bool = False):
             yield reading
 
 
+def read_batches_with(reader, trained, batches):
+    """read_batches on another engine: `reader.read_pixels(images)` → [(text, probability)] (the
+    OpenVINO IR); attention and per-character probabilities are TensorFlow's only."""
+    for images, _, labels, numbers in batches:
+        for i, (text, probability) in enumerate(reader.read_pixels(images.numpy())):
+            truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), trained.config)
+            yield Reading(int(numbers[i]), truth, text, probability, [])
+
+
 def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = False, limit: int | None = None,
-         log_every: int = 0) -> Score:
+         log_every: int = 0, reader=None) -> Score:
+    """Read every usable record and score it; `reader` reads with another engine (OpenVINO)."""
     report = data.scan(paths, trained.config)
     report.log(", ".join(paths))
     batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True)
     score = Score()
-    for reading in read_batches(trained, batches, keep_details):
+    readings = read_batches(trained, batches, keep_details) if reader is None else \
+        read_batches_with(reader, trained, batches)
+    for reading in readings:
         score.readings.append(reading)
         if log_every and score.count % log_every == 0:
             log.info("%d images: word accuracy %.4f, char accuracy %.4f", score.count, score.word_accuracy,

@@ -2,11 +2,14 @@
 --seed on any machine with the same fonts and word list.
 
 Each sample draws (from its own random generator, seeded by (seed, index), so parallel workers give the
-same file): a word (Debian's wamerican list by default, or random letter/digit strings), its case (the
-label is upper-cased when the model is), a font, a size, letter spacing, margins, text and background
-colours (sometimes light on dark, sometimes a gradient), a slant and a small rotation, blur, noise, a
-lower resolution and JPEG or PNG encoding. The aim is variety: the model is judged on word images made
-by other people with other tools.
+same file): a word (Debian's wamerican list by default, two or three words run together for long ones,
+or random letter/digit strings), its length (half the samples spread evenly over 1…max length, so that
+long words are not rare), its case (the label is upper-cased when the model is), a font family and one
+of its styles, a size, letter spacing, a tight or loose crop, text colour and a background of one kind
+(plain, gradient, noise, texture, lines), a slant and a small rotation, blur, a lower resolution and
+JPEG or PNG encoding. The aim is variety: the model is judged on word images made by other people with
+other tools. Whole background kinds can be kept out of training (BACKGROUNDS_HELD_OUT), as whole font
+families are (fonts.py), so that held-out sets measure what the model never saw.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 log = logging.getLogger("ovconvert.aocr")
 
 WORD_LISTS = ("/usr/share/dict/words", "/usr/share/dict/american-english")
+BACKGROUNDS = ("plain", "gradient", "noise", "texture", "lines")
+# Ruled lines and stripes crossing the text: never in training data, so a held-out set measures them.
+BACKGROUNDS_HELD_OUT = ("lines",)
+BACKGROUNDS_TRAINING = tuple(b for b in BACKGROUNDS if b not in BACKGROUNDS_HELD_OUT)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,14 @@ class SynthOptions:
     font_paths: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     random_string_share: float = 0.3
+    # Font files grouped by family: a family is drawn first, then one of its styles, so a family with
+    # twenty styles is not twenty times as common as one with a single file. Empty: font_paths alone.
+    font_families: tuple[tuple[str, ...], ...] = ()
+    backgrounds: tuple[str, ...] = BACKGROUNDS_TRAINING
+    # Share of samples whose length is drawn evenly from 1…max_length (the rest follow the word list).
+    even_lengths: float = 0.5
+    # "pillow" (training data) or "imagemagick" (a renderer training never saw: synth_imagemagick.py).
+    renderer: str = "pillow"
 
 
 def load_words(path: str | None, charset: str, max_length: int, force_uppercase: bool) -> tuple[str, ...]:
@@ -55,12 +70,61 @@ def load_words(path: str | None, charset: str, max_length: int, force_uppercase:
     return ()  # no word list: random strings only
 
 
-def _random_string(rng: np.random.Generator, charset: str, max_length: int) -> str:
-    length = int(rng.integers(1, max_length + 1))
+def _random_string(rng: np.random.Generator, charset: str, length: int) -> str:
     digits = [ch for ch in charset if ch.isdigit()]
     if digits and rng.random() < 0.4:  # numbers: years, prices, codes
         return "".join(rng.choice(digits, size=length))
+    if digits and rng.random() < 0.3:  # codes: letters then digits, as on labels and plates
+        cut = int(rng.integers(0, length + 1))
+        letters = [ch for ch in charset if not ch.isdigit()]
+        return "".join(rng.choice(letters, size=cut)) + "".join(rng.choice(digits, size=length - cut))
     return "".join(rng.choice(list(charset), size=length))
+
+
+def _word_of_length(rng: np.random.Generator, words: tuple[str, ...], by_length: dict, length: int) -> str:
+    """A dictionary word of exactly `length` characters, or words run together to make one (compound
+    words, hashtags, identifiers); cut to length if the last word overshoots by a little."""
+    if length in by_length and rng.random() < 0.8:
+        candidates = by_length[length]
+        return candidates[int(rng.integers(len(candidates)))]
+    text = ""
+    while len(text) < length:
+        remaining = length - len(text)
+        usable = [n for n in by_length if n <= remaining]
+        size = int(rng.choice(usable)) if usable else min(by_length)
+        part = by_length[size][int(rng.integers(len(by_length[size])))]
+        text += part.capitalize() if text and rng.random() < 0.5 else part
+    return text[:length]
+
+
+def choose_text(rng: np.random.Generator, options: SynthOptions) -> str:
+    """The word of one sample (before its case is chosen)."""
+    if rng.random() < options.even_lengths:
+        length = int(rng.integers(1, options.max_length + 1))
+    elif options.words:
+        word = str(options.words[int(rng.integers(len(options.words)))])
+        length = len(word)
+        if rng.random() >= options.random_string_share:
+            return word
+    else:
+        length = int(rng.integers(1, min(options.max_length, 10) + 1))
+    if options.words and rng.random() >= options.random_string_share:
+        return _word_of_length(rng, options.words, _words_by_length(options.words), length)
+    return _random_string(rng, options.charset, length)
+
+
+_BY_LENGTH_CACHE: dict = {}
+
+
+def _words_by_length(words: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+    key = id(words)
+    if key not in _BY_LENGTH_CACHE:
+        groups: dict[int, list[str]] = {}
+        for word in words:
+            groups.setdefault(len(word), []).append(word)
+        _BY_LENGTH_CACHE.clear()
+        _BY_LENGTH_CACHE[key] = {n: tuple(group) for n, group in groups.items()}
+    return _BY_LENGTH_CACHE[key]
 
 
 def _case_variants(word: str, rng: np.random.Generator, force_uppercase: bool) -> tuple[str, str]:
@@ -91,45 +155,88 @@ def _colours(rng: np.random.Generator) -> tuple[tuple, tuple]:
 
 
 def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np.random.Generator,
-               size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """The text as a mask (L image, 255 = ink) with margins around it."""
+               size: int) -> Image.Image:
+    """The text as a mask (L image, 255 = ink) with margins around it: a loose crop (up to a text height
+    around it), a usual one, or a tight one (the ink box, sometimes a pixel into it, as a text detector's
+    crop would be)."""
     advances = [font.getlength(ch) for ch in text]
     width = int(sum(advances) + tracking * max(len(text) - 1, 0)) + 1
     ascent, descent = font.getmetrics()
-    margin_x = [int(rng.uniform(0.0, 0.6) * size) + 2 for _ in range(2)]
-    margin_y = [int(rng.uniform(0.0, 0.35) * size) + 1 for _ in range(2)]
-    mask = Image.new("L", (max(width, 1) + sum(margin_x), ascent + descent + sum(margin_y)), 0)
+    pad = size  # room to draw in; the crop below decides the margins
+    mask = Image.new("L", (max(width, 1) + 2 * pad, ascent + descent + 2 * pad), 0)
     draw = ImageDraw.Draw(mask)
     if tracking == 0:
-        draw.text((margin_x[0], margin_y[0]), text, fill=255, font=font)
+        draw.text((pad, pad), text, fill=255, font=font)
     else:
-        x = float(margin_x[0])
+        x = float(pad)
         for ch, advance in zip(text, advances):
-            draw.text((x, margin_y[0]), ch, fill=255, font=font)
+            draw.text((x, pad), ch, fill=255, font=font)
             x += advance + tracking
-    return mask, (margin_x[0], margin_y[0], margin_x[1], margin_y[1])
+    box = mask.getbbox() or (0, 0, mask.width, mask.height)
+    crop = rng.random()
+    if crop < 0.2:  # tight
+        margins = [int(rng.integers(-1, 3)) for _ in range(4)]
+    elif crop < 0.35:  # loose
+        margins = [int(rng.uniform(0.2, 1.0) * size) for _ in range(2)] + \
+                  [int(rng.uniform(0.1, 0.8) * size) for _ in range(2)]
+        margins = [margins[0], margins[2], margins[1], margins[3]]
+    else:
+        margins = [int(rng.uniform(0.0, 0.5) * size) + 2, int(rng.uniform(0.0, 0.3) * size) + 1,
+                   int(rng.uniform(0.0, 0.5) * size) + 2, int(rng.uniform(0.0, 0.3) * size) + 1]
+    left, top = max(0, box[0] - margins[0]), max(0, box[1] - margins[1])
+    right, bottom = min(mask.width, box[2] + margins[2]), min(mask.height, box[3] + margins[3])
+    return mask.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
-def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator) -> np.ndarray:
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float) -> np.ndarray:
+    """Noise in [-1, 1] with features about `cell` pixels across (upsampled random values)."""
+    small = rng.uniform(-1, 1, size=(max(2, int(height / cell) + 2), max(2, int(width / cell) + 2)))
+    image = Image.fromarray(((small + 1) * 127.5).astype(np.uint8), "L").resize((width, height), Image.BICUBIC)
+    return np.asarray(image, dtype=np.float32) / 127.5 - 1
+
+
+def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, kind: str) -> np.ndarray:
     width, height = size
     canvas = np.empty((height, width, 3), dtype=np.float32)
     canvas[:] = colour
-    if rng.random() < 0.3:  # a soft gradient, as in photographed or scanned text
-        direction = rng.uniform(-40, 40, size=3)
-        ramp = np.linspace(-0.5, 0.5, width, dtype=np.float32)[np.newaxis, :, np.newaxis]
-        canvas += ramp * direction
+    if kind == "gradient":  # as in photographed or scanned text
+        direction = rng.uniform(-60, 60, size=3)
+        angle = rng.uniform(0, np.pi)
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ramp = (np.cos(angle) * xs / max(width, 1) + np.sin(angle) * ys / max(height, 1)) - 0.5
+        canvas += ramp[:, :, np.newaxis] * direction
+    elif kind == "noise":
+        canvas += rng.normal(0, rng.uniform(4, 22), size=canvas.shape).astype(np.float32)
+    elif kind == "texture":  # paper, fabric, stone: noise at two scales, tinted
+        strength = rng.uniform(8, 35)
+        texture = _smooth_noise(rng, height, width, rng.uniform(2, 12)) * 0.6 \
+            + _smooth_noise(rng, height, width, rng.uniform(15, 60)) * 0.4
+        tint = rng.uniform(0.6, 1.0, size=3)
+        canvas += texture[:, :, np.newaxis] * strength * tint
+    elif kind == "lines":  # ruled paper, stripes, table borders
+        spacing = rng.uniform(4, 18)
+        phase = rng.uniform(0, spacing)
+        thickness = rng.uniform(0.6, 2.0)
+        coordinate = np.arange(height if rng.random() < 0.7 else width, dtype=np.float32)
+        on = (np.mod(coordinate + phase, spacing) < thickness).astype(np.float32)
+        shade = rng.uniform(-70, 70)
+        if len(coordinate) == height:
+            canvas += on[:, np.newaxis, np.newaxis] * shade
+        else:
+            canvas += on[np.newaxis, :, np.newaxis] * shade
     return canvas
 
 
-def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase: bool = True) -> tuple[bytes, str]:
+def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase: bool = True,
+           background: str = "plain") -> tuple[bytes, str]:
     """One sample: (encoded image bytes, label)."""
     drawn, label = _case_variants(word, rng, force_uppercase)
-    size = int(rng.integers(16, 60))
+    size = int(rng.integers(12, 60))
     font = ImageFont.truetype(font_path, size)
     tracking = 0.0 if rng.random() < 0.7 else float(rng.uniform(-0.04, 0.3)) * size
-    mask, _ = _draw_text(drawn, font, tracking, rng, size)
+    mask = _draw_text(drawn, font, tracking, rng, size)
 
-    slant = float(rng.normal(0, 0.12)) if rng.random() < 0.5 else 0.0
+    slant = float(rng.normal(0, 0.12)) if rng.random() < 0.4 else 0.0
     if slant:
         shift = abs(slant) * mask.height
         new_width = int(mask.width + shift)
@@ -140,16 +247,16 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         mask = mask.rotate(float(rng.normal(0, 1.5)), resample=Image.BILINEAR, expand=True)
 
     text_colour, background_colour = _colours(rng)
-    canvas = _background(mask.size, background_colour, rng)
+    canvas = _background(mask.size, background_colour, rng, background)
     alpha = np.asarray(mask, dtype=np.float32)[:, :, np.newaxis] / 255.0
     canvas = canvas * (1 - alpha) + np.asarray(text_colour, dtype=np.float32) * alpha
-    if rng.random() < 0.5:
-        canvas += rng.normal(0, rng.uniform(2, 14), size=canvas.shape).astype(np.float32)
+    if background != "noise" and rng.random() < 0.3:
+        canvas += rng.normal(0, rng.uniform(2, 10), size=canvas.shape).astype(np.float32)
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.4:
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.3))))
     if rng.random() < 0.25:  # low resolution, scaled back up as a viewer would
-        factor = float(rng.uniform(0.4, 0.8))
+        factor = float(rng.uniform(0.35, 0.8))
         small = image.resize((max(1, int(image.width * factor)), max(1, int(image.height * factor))), Image.BILINEAR)
         image = small.resize(image.size, Image.BILINEAR)
     if rng.random() < 0.3:
@@ -163,15 +270,25 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
 
 
 def sample(index: int, options: SynthOptions) -> tuple[bytes, str, str]:
-    """Sample `index` of the set: (image bytes, label, comment naming font and index)."""
+    """Sample `index` of the set: (image bytes, label, comment naming font, background and index)."""
     rng = np.random.default_rng([options.seed, index])
-    if options.words and rng.random() >= options.random_string_share:
-        word = str(options.words[int(rng.integers(len(options.words)))])
+    word = choose_text(rng, options)
+    if options.font_families:
+        family = options.font_families[int(rng.integers(len(options.font_families)))]
+        font_path = family[int(rng.integers(len(family)))]
     else:
-        word = _random_string(rng, options.charset, options.max_length)
-    font_path = options.font_paths[int(rng.integers(len(options.font_paths)))]
-    image, label = render(word, font_path, rng, options.force_uppercase)
-    return image, label, f"synth seed={options.seed} index={index} font={font_path.rsplit('/', 1)[-1]}"
+        font_path = options.font_paths[int(rng.integers(len(options.font_paths)))]
+    background = options.backgrounds[int(rng.integers(len(options.backgrounds)))]
+    if options.renderer == "imagemagick":
+        from ovconvert.aocr import synth_imagemagick
+
+        drawn, label = _case_variants(word, rng, options.force_uppercase)
+        image = synth_imagemagick.render(drawn, font_path, rng, _colours(rng))
+        return image, label, (f"synth seed={options.seed} index={index} font={font_path.rsplit('/', 1)[-1]} "
+                              "renderer=imagemagick")
+    image, label = render(word, font_path, rng, options.force_uppercase, background)
+    return image, label, (f"synth seed={options.seed} index={index} font={font_path.rsplit('/', 1)[-1]} "
+                          f"background={background}")
 
 
 def _chunk(args):
@@ -199,8 +316,10 @@ def rendering_characters(charset: str, force_uppercase: bool) -> str:
 
 
 def describe(options: SynthOptions) -> str:
-    families = sorted({path.rsplit("/", 1)[-1] for path in options.font_paths})
-    return (f"{len(options.font_paths)} fonts ({', '.join(families[:6])}{', …' if len(families) > 6 else ''}), "
-            f"{len(options.words)} words, seed {options.seed}")
+    files = sorted({path.rsplit("/", 1)[-1] for path in options.font_paths})
+    families = f" in {len(options.font_families)} families" if options.font_families else ""
+    return (f"{len(options.font_paths)} fonts{families} ({', '.join(files[:6])}{', …' if len(files) > 6 else ''}), "
+            f"{len(options.words)} words, backgrounds {', '.join(options.backgrounds)}, lengths 1–"
+            f"{options.max_length}, seed {options.seed}")
 
 

@@ -42,6 +42,9 @@ class TrainOptions:
     clip_gradients: bool = True
     resume: bool = True
     keep_checkpoints: int = 3
+    # A model directory whose weights start a new model (fine-tuning, or a bigger --max-prediction /
+    # --max-width: no weight depends on them); used only when there is no checkpoint to resume.
+    init_from: str | None = None
 
 
 def choose_strategy() -> tf.distribute.Strategy:
@@ -183,6 +186,26 @@ def _check_optimizer(options: TrainOptions) -> None:
                         "or pass --no-resume to start a new model")
 
 
+def copy_weights(source_dir: str, model) -> int:
+    """Start `model` from the weights of the model in `source_dir` (same layer path and shape); the rest
+    keep their fresh initial values. Returns how many were copied."""
+    from ovconvert.aocr import model as model_lib
+    from ovconvert.aocr import trained
+
+    source = model_lib.checkpoint_weights(trained.load(source_dir).model)
+    target = model_lib.checkpoint_weights(model)
+    copied = [name for name, variable in target.items()
+              if name in source and tuple(source[name].shape) == tuple(variable.shape)]
+    if not copied:
+        raise UserError(f"--init-from {source_dir}: none of its weights fits this model (another --cnn-scale, "
+                        "--attn-num-hidden or charset?); train from scratch without --init-from")
+    for name in copied:
+        target[name].assign(source[name])
+    log.info("started from %s: %d of %d weights copied%s", source_dir, len(copied), len(target),
+             "" if len(copied) == len(target) else f" (not: {', '.join(sorted(set(target) - set(copied)))[:300]})")
+    return len(copied)
+
+
 def train(requested: dict, options: TrainOptions) -> dict:
     """Train (or resume) the model in options.model_dir. `requested` holds the model flags given
     explicitly; a saved configuration wins and conflicting flags are an error."""
@@ -224,9 +247,12 @@ def train(requested: dict, options: TrainOptions) -> dict:
         log.info("resumed from %s (step %d)", manager.latest_checkpoint, int(step.numpy()))
         if options.initial_learning_rate is not None:  # given explicitly: it wins over the saved one
             optimizer.learning_rate.assign(options.initial_learning_rate)
-    elif not options.resume:
-        for stale in tf.io.gfile.glob(f"{save_dir.rstrip('/')}/ckpt-*") + tf.io.gfile.glob(f"{save_dir}/checkpoint"):
-            tf.io.gfile.remove(stale)
+    else:
+        if not options.resume:
+            for stale in tf.io.gfile.glob(f"{save_dir.rstrip('/')}/ckpt-*") + tf.io.gfile.glob(f"{save_dir}/checkpoint"):
+                tf.io.gfile.remove(stale)
+        if options.init_from:
+            copy_weights(options.init_from, model)
 
     global_batch = options.batch_size
     batches = data.dataset(paths, config, report.usable, global_batch, shuffle=True, repeat=options.num_epoch,

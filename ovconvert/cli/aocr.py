@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -42,6 +43,15 @@ def _model_flags(parser) -> None:
                        help="scale aocr's CNN filter counts (default 1.0; the bundled model uses 0.5)")
 
 
+def _engine_flags(parser) -> None:
+    parser.add_argument("--engine", choices=("tensorflow", "openvino"), default="tensorflow",
+                        help="tensorflow (default), or openvino: the IR recipes/aocr.yaml makes from the model "
+                             "(converted once, validated, cached), f32, batched; the same strings")
+    parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where the converted IR is cached (default: $OVCONVERT_CACHE or ~/.cache/ovconvert)")
+
+
 def _run_flags(parser) -> None:
     parser.add_argument("--model-dir", "--job-dir", dest="model_dir", default="./checkpoints",
                         help="checkpoints and config.json; local or gs:// (default ./checkpoints; "
@@ -51,7 +61,31 @@ def _run_flags(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=65, help="images per step (default 65)")
 
 
+# aocr's global flags: its own parser takes them before the subcommand (`aocr --log-path x.log train …`,
+# `aocr --model-dir m test …`); they are accepted there as well as after the subcommand. (flag, dest,
+# the subcommand's default, argparse keywords)
+GLOBAL_FLAGS = (
+    ("--log-path", "log_path", "aocr.log", {}),
+    ("--model-dir", "model_dir", "./checkpoints", {}),
+    ("--job-dir", "model_dir", "./checkpoints", {}),
+    ("--output-dir", "output_dir", "./results", {}),
+    ("--gpu-id", "gpu_id", None, {"type": int}),
+    ("--no-distance", "use_distance", True, {"action": "store_false"}),
+    ("--initial-learning-rate", "initial_learning_rate", None, {"type": float}),
+    ("--max-gradient-norm", "max_gradient_norm", 5.0, {"type": float}),
+    ("--no-gradient-clipping", "clip_gradients", True, {"action": "store_false"}),
+    ("--use-gru", "use_gru", None, {"action": "store_true"}),
+    ("--target-embedding-size", "target_embedding_size", None, {"type": int}),
+    ("--attn-num-hidden", "attn_num_hidden", None, {"type": int}),
+    ("--attn-num-layers", "attn_num_layers", None, {"type": int}),
+)
+
+
 def add_arguments(parser) -> None:
+    globals_ = parser.add_argument_group("aocr's global flags (also accepted before the subcommand, as aocr takes them)")
+    for flag, dest, _, keywords in GLOBAL_FLAGS:
+        globals_.add_argument(flag, dest=f"global_{dest}", default=argparse.SUPPRESS, **keywords,
+                              help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="aocr_command", metavar="AOCR_COMMAND")
     commands.required = True
 
@@ -72,6 +106,9 @@ def add_arguments(parser) -> None:
     train.add_argument("dataset_path", nargs="+", help="TFRecords file(s) or glob(s); local or gs://")
     _run_flags(train)
     _model_flags(train)
+    train.add_argument("--init-from", metavar="MODEL_DIR",
+                       help="start a new model from this model's weights (`pretrained`: the bundled one), to "
+                            "fine-tune it or grow --max-prediction/--max-width; ignored when resuming")
     train.add_argument("--steps-per-checkpoint", type=int, default=100, help="checkpoint every N steps (default 100)")
     train.add_argument("--num-epoch", type=int, default=1000, help="passes over the data (default 1000)")
     train.add_argument("--num-steps", type=int, default=None, help="stop after this many steps in all")
@@ -96,11 +133,13 @@ def add_arguments(parser) -> None:
     test.add_argument("--no-distance", dest="use_distance", action="store_false", default=True,
                       help="report exact-word accuracy only")
     test.add_argument("--max-images", type=int, default=None, help="stop after this many images")
+    _engine_flags(test)
     test.set_defaults(aocr_handler=run_test)
 
     predict = commands.add_parser("predict", help="read image paths from stdin, print what each says")
     _run_flags(predict)
     _model_flags(predict)
+    _engine_flags(predict)
     predict.set_defaults(aocr_handler=run_predict)
 
     export = commands.add_parser("export", help="write a SavedModel (for TF Serving) or a frozen graph (for OpenVINO)")
@@ -129,12 +168,31 @@ def add_arguments(parser) -> None:
     synth.add_argument("--full-ascii", action="store_true")
     synth.add_argument("--charset", metavar="FILE")
     synth.add_argument("--no-force-uppercase", dest="force_uppercase", action="store_false", default=True)
+    synth.add_argument("--backgrounds", type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
+                       metavar="KIND,…", help="background kinds from plain, gradient, noise, texture, lines "
+                       "(default: all but lines for training, all with --held-out)")
+    synth.add_argument("--renderer", choices=("pillow", "imagemagick"), default="pillow",
+                       help="pillow (default; training data) or imagemagick (a renderer training never saw, for "
+                            "held-out sets; apt-get install imagemagick)")
     synth.add_argument("-j", "--jobs", type=int, default=1, help="rendering processes (default 1)")
     synth.add_argument("--log-path", default="aocr.log")
     synth.set_defaults(aocr_handler=run_synth)
 
 
+def _apply_global_flags(args) -> None:
+    """A global flag given before the subcommand fills the subcommand's value when the subcommand did not
+    set it (after the subcommand it wins, as the nearer flag)."""
+    for _, dest, default, _ in GLOBAL_FLAGS:
+        if not hasattr(args, f"global_{dest}"):
+            continue
+        value = getattr(args, f"global_{dest}")
+        if not hasattr(args, dest) or getattr(args, dest) == default:
+            setattr(args, dest, value)
+
+
 def run(args) -> int:
+    _apply_global_flags(args)
+    _check_numbers(args)
     _log_to_file(getattr(args, "log_path", ""))
     if getattr(args, "gpu_id", None) is not None:
         _use_gpu(args.gpu_id)
@@ -143,10 +201,34 @@ def run(args) -> int:
 
 # ---------------------------------------------------------------------------------------------- helpers
 
+def _check_numbers(args) -> None:
+    """Flags that must be positive, checked before any work (aocr's own argparse does not)."""
+    from ovconvert.errors import UserError
+
+    for name in ("batch_size", "steps_per_checkpoint", "num_epoch", "num_steps", "count", "jobs", "max_images",
+                 "max_prediction", "max_width", "max_height"):
+        value = getattr(args, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} {value}: give at least 1")
+    output = getattr(args, "output_path", None)
+    if output and "://" not in output:
+        target = Path(output)
+        if target.is_dir():
+            raise UserError(f"{output} is a directory; give the TFRecords file to write, e.g. {target / 'data.tfrecords'}")
+        if not target.parent.is_dir():
+            raise UserError(f"{output}: the directory {target.parent} does not exist; create it first")
+
+
 def _log_to_file(path: str) -> None:
     if not path:
         return
-    handler = logging.FileHandler(path)
+    from ovconvert.errors import UserError
+
+    try:
+        handler = logging.FileHandler(path)
+    except OSError as error:
+        raise UserError(f"--log-path {path}: cannot write the log there ({error.strerror}); give a file in an "
+                        "existing directory, or --log-path '' for none") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("ovconvert").addHandler(handler)
 
@@ -209,7 +291,7 @@ def run_train(args) -> int:
         dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
         initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
-        clip_gradients=args.clip_gradients, resume=args.resume)
+        clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from))
     summary = train.train(requested, options)
     print(json.dumps(summary))
     return 130 if summary["interrupted"] else 0
@@ -220,8 +302,18 @@ def run_test(args) -> int:
 
     model = trained.load(args.model_dir, requested_config(args))
     paths = data.tfrecord_paths(args.dataset_path)
+    reader = None
+    if args.engine == "openvino":
+        from ovconvert.errors import UserError
+
+        if args.visualize:
+            raise UserError("--visualize needs the attention weights, which only --engine tensorflow gives")
+        from ovconvert.aocr.openvino_engine import OpenVinoReader
+        from ovconvert.stages.acquire import default_cache_dir
+
+        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device)
     score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
-                          log_every=500)
+                          log_every=500, reader=reader)
     result = score.as_dict()
     if not args.use_distance:
         result.pop("char_accuracy")
@@ -237,27 +329,89 @@ def run_test(args) -> int:
 
 
 def run_predict(args) -> int:
-    from ovconvert.aocr import evaluate, trained
+    """Image paths from stdin, read in batches of up to --batch-size (what has arrived is read at once,
+    so an interactive user is answered line by line); one `path<TAB>text<TAB>probability` line each,
+    in input order."""
+    from ovconvert.aocr import trained
+    from ovconvert.aocr.data import image_is_readable
 
     model = trained.load(args.model_dir, requested_config(args))
-    for line in sys.stdin:
-        path = line.strip()
-        if not path:
-            continue
-        try:
-            import tensorflow as tf
-            with tf.io.gfile.GFile(path, "rb") as handle:
-                encoded = handle.read()
-        except Exception as error:  # noqa: BLE001 — any unreadable path: say so and go on
-            print(f"{path}\t<error: cannot read: {error.__class__.__name__}>", flush=True)
-            continue
-        from ovconvert.aocr.data import image_is_readable
-        if not image_is_readable(encoded):
-            print(f"{path}\t<error: not a readable image>", flush=True)
-            continue
-        [(text, probability)] = evaluate.predict(model, [encoded])
-        print(f"{path}\t{text}\t{probability:.4g}", flush=True)
+    read = _reading_engine(args, model)
+    failed = total = 0
+    for paths in _stdin_batches(args.batch_size):
+        results: list = []
+        for path in paths:
+            try:
+                import tensorflow as tf
+
+                with tf.io.gfile.GFile(path, "rb") as handle:
+                    encoded = handle.read()
+            except Exception as error:  # noqa: BLE001 — any unreadable path: say so and go on
+                results.append(f"<error: cannot read: {error.__class__.__name__}>")
+                continue
+            results.append(encoded if image_is_readable(encoded) else "<error: not a readable image>")
+        images = [item for item in results if isinstance(item, bytes)]
+        readings = iter(read(images) if images else [])
+        for path, item in zip(paths, results):
+            total += 1
+            if isinstance(item, bytes):
+                text, probability = next(readings)
+                print(f"{path}\t{text}\t{probability:.4g}", flush=True)
+            else:
+                failed += 1
+                print(f"{path}\t{item}", flush=True)
+    if failed:  # every input was tried; the exit code still tells a script that some were not read
+        from ovconvert.errors import UserError
+
+        raise UserError(f"{failed} of {total} inputs could not be read (marked <error: …> above); fix or leave "
+                        "out those paths")
     return 0
+
+
+def _reading_engine(args, model):
+    """A function: list of encoded images → [(text, probability)], on the engine asked for."""
+    if args.engine == "openvino":
+        from ovconvert.aocr.openvino_engine import OpenVinoReader
+        from ovconvert.stages.acquire import default_cache_dir
+
+        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device)
+        return reader.read_encoded
+    from ovconvert.aocr import evaluate
+
+    return lambda images: evaluate.predict(model, images)
+
+
+def _stdin_batches(size: int):
+    """Lines of stdin in batches of at most `size`: a batch ends when it is full or when no further line
+    arrives within 50 ms (a pipe delivers its lines at once; a person typing gets an answer per line)."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue(maxsize=4 * size)
+    done = object()
+
+    def feed():
+        for line in sys.stdin:
+            if line.strip():
+                lines.put(line.strip())
+        lines.put(done)
+
+    threading.Thread(target=feed, daemon=True).start()
+    while True:
+        first = lines.get()
+        if first is done:
+            return
+        batch = [first]
+        while len(batch) < size:
+            try:
+                item = lines.get(timeout=0.05)
+            except queue.Empty:
+                break
+            if item is done:
+                yield batch
+                return
+            batch.append(item)
+        yield batch
 
 
 def run_export(args) -> int:
@@ -272,6 +426,14 @@ def run_export(args) -> int:
     return 0
 
 
+def _init_from(value: str | None) -> str | None:
+    if value == "pretrained":
+        from ovconvert.families.aocr import PRETRAINED_DIR
+
+        return str(PRETRAINED_DIR)
+    return value
+
+
 def run_synth(args) -> int:
     from ovconvert.aocr import dataset_builder
 
@@ -279,6 +441,7 @@ def run_synth(args) -> int:
     summary = dataset_builder.synthesize(args.count, args.output_path, characters, args.max_prediction, args.force_uppercase,
                                  seed=args.seed, held_out=None if args.all_fonts else args.held_out,
                                  font_patterns=args.fonts, font_dirs=args.fonts_dir, words_path=args.words,
-                                 random_share=args.random_share, jobs=args.jobs)
+                                 random_share=args.random_share, jobs=args.jobs, backgrounds=args.backgrounds,
+                                 renderer=args.renderer)
     print(json.dumps(summary))
     return 0

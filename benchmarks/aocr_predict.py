@@ -1,0 +1,91 @@
+"""`aocr predict` on a stream of word images: OpenVINO against TensorFlow (and Tesseract, if installed),
+in one run on the same images.
+
+Renders --count word images (held-out fonts, lengths up to the model's max_prediction) to PNG files,
+then times reading all of them the way `aocr predict` does — file read, decode and preprocess, the
+network, ids to text — in batches of --batch-size, after one warm-up batch; the IR is the cached,
+validated conversion `--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a
+process per word, as people script it, on the first --tesseract-count images. Prints ms per word, the
+ratios, and how many words each engine read correctly.
+
+Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32]
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=None)
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--tesseract-count", type=int, default=100)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from ovconvert import environment
+    from ovconvert.aocr import dataset_builder, evaluate, trained
+    from ovconvert.aocr.openvino_engine import OpenVinoReader
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    model_dir = args.model_dir or str(PRETRAINED_DIR)
+    model = trained.load(model_dir)
+    work = Path(tempfile.mkdtemp(prefix="aocr-predict-bench-"))
+    records = work / "words.tfrecords"
+    dataset_builder.synthesize(args.count, str(records), model.config.charset, model.config.max_prediction,
+                               model.config.force_uppercase, seed=4242, held_out=True, jobs=2)
+    paths, labels = [], []
+    for index, record in enumerate(tf.data.TFRecordDataset([str(records)]).as_numpy_iterator()):
+        example = tf.train.Example.FromString(record).features.feature
+        path = work / f"{index:04d}.img"
+        path.write_bytes(example["image"].bytes_list.value[0])
+        paths.append(path)
+        labels.append(example["label"].bytes_list.value[0].decode())
+
+    reader = OpenVinoReader(model, model_dir, work / "cache")
+    engines = {"TensorFlow": lambda images: evaluate.predict(model, images), "OpenVINO IR": reader.read_encoded}
+    seconds, correct = {}, {}
+    for name, read in engines.items():
+        read([paths[0].read_bytes()] * args.batch_size)  # warm-up: tf.function tracing, first inference
+        started = time.perf_counter()
+        texts = []
+        for start in range(0, len(paths), args.batch_size):
+            texts += [text for text, _ in read([p.read_bytes() for p in paths[start:start + args.batch_size]])]
+        seconds[name] = time.perf_counter() - started
+        correct[name] = sum(t == label for t, label in zip(texts, labels))
+
+    tesseract = shutil.which("tesseract")
+    if tesseract:
+        subset = paths[:args.tesseract_count]
+        started = time.perf_counter()
+        read = [subprocess.run([tesseract, str(p), "stdout", "--psm", "8"], capture_output=True, text=True)
+                .stdout.strip() for p in subset]
+        seconds["Tesseract --psm 8"] = (time.perf_counter() - started) * len(paths) / len(subset)
+        correct["Tesseract --psm 8"] = sum("".join(t.split()).upper() == label
+                                           for t, label in zip(read, labels[:len(subset)]))
+
+    print(f"ran on {environment.one_line(environment.describe())}; IR at f32")
+    print(f"model {model_dir}; {len(paths)} held-out word images in a stream, batches of {args.batch_size}")
+    reference = seconds["TensorFlow"]
+    for name, total in seconds.items():
+        words = len(paths) if not name.startswith("Tesseract") else args.tesseract_count
+        print(f"{name:20} {1000 * total / len(paths):8.2f} ms/word  {reference / total:6.2f}× TensorFlow  "
+              f"read {correct[name]}/{words} correctly")
+    if "Tesseract --psm 8" in seconds:
+        print(f"OpenVINO IR vs Tesseract (a process per word): "
+              f"{seconds['Tesseract --psm 8'] / seconds['OpenVINO IR']:.1f}×")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Reading words with OpenVINO: `aocr predict --engine openvino` and `aocr test --engine openvino`.
+
+The IR is the one `recipes/aocr.yaml` makes from the model directory — exported, cut at the preprocessed
+image, converted with any batch, and validated against TensorFlow on the sample words — converted once
+per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint).
+TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
+exported with, so both engines see identical pixels; step ids become text in NumPy. The IR is compiled
+pinned to f32, so the strings are TensorFlow's on every CPU (docs/architecture.md, "Precisions").
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
+from ovconvert.errors import ToolError
+
+log = logging.getLogger("ovconvert.aocr")
+
+
+def converted_ir(model_dir: str, cache_dir: Path) -> Path:
+    """The validated IR of the model in `model_dir`, converted now or found in the cache."""
+    import json
+
+    from ovconvert.families import aocr as family
+    from ovconvert.pipeline import RunOptions, run_recipe
+    from ovconvert.recipes.loader import load_recipe
+
+    key = family.source_fingerprint("frozen_graph", {"model_dir": model_dir})
+    run_dir = cache_dir / "aocr-ir" / key
+    xml = run_dir / "ir" / "aocr.xml"
+    report = run_dir / "report.json"
+    if xml.is_file() and report.is_file() and json.loads(report.read_text()).get("status") == "converted":
+        return xml
+    log.info("converting %s to OpenVINO IR once (recipes/aocr.yaml; cached in %s)", model_dir, run_dir)
+    recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'}}",))
+    result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=()))
+    if result.exit_code:
+        raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
+    return xml
+
+
+def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charset: Charset) -> tuple[str, float]:
+    """One word: the characters before the first EOS, and the product of the step probabilities through
+    the EOS (inference.text_outputs, in NumPy)."""
+    ids = np.asarray(ids).reshape(-1)
+    ends = np.flatnonzero(ids == EOS)
+    stop = int(ends[0]) + 1 if ends.size else len(ids)
+    text = "".join(charset.characters[i - SPECIAL_TOKENS] for i in ids[:stop] if i >= SPECIAL_TOKENS)
+    probability = float(np.exp(np.sum(np.log(np.asarray(step_probabilities, dtype=np.float64).reshape(-1)[:stop]))))
+    return text, probability
+
+
+class OpenVinoReader:
+    """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
+
+    def __init__(self, trained, model_dir: str, cache_dir: Path, device: str = "CPU"):
+        import openvino as ov
+
+        self.config = trained.config
+        self.charset = Charset(trained.config.charset)
+        xml = converted_ir(model_dir, cache_dir)
+        core = ov.Core()
+        # f32 pinned: the same strings as TensorFlow on every CPU (bf16 would be the default on some).
+        self.compiled = core.compile_model(core.read_model(str(xml)), device, {"INFERENCE_PRECISION_HINT": "f32"})
+        self.request = self.compiled.create_infer_request()
+        self._preprocess = None
+
+    def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
+        self.request.infer([np.ascontiguousarray(pixels, dtype=np.float32)])
+        ids = self.request.get_output_tensor(0).data
+        probabilities = self.request.get_output_tensor(1).data
+        return [text_and_probability(ids[i], probabilities[i], self.charset) for i in range(len(pixels))]
+
+    def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
+        return self.read_pixels(self.preprocess(encoded_images))
+
+    def preprocess(self, encoded_images: list[bytes]) -> np.ndarray:
+        import tensorflow as tf
+
+        from ovconvert.aocr import data
+        from ovconvert.aocr.config import IMAGE_HEIGHT
+
+        if self._preprocess is None:
+            config = self.config
+            spec = tf.TensorSpec([IMAGE_HEIGHT, config.image_width, config.channels], tf.float32)
+            self._preprocess = tf.function(
+                lambda batch: tf.map_fn(lambda encoded: data.preprocess(encoded, config), batch,
+                                        fn_output_signature=spec))
+        return self._preprocess(tf.constant(encoded_images)).numpy()
