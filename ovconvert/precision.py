@@ -84,6 +84,8 @@ class PrecisionRow:
 
     @property
     def name(self) -> str:
+        if self.status == "same as f32":  # a hint the device does not have
+            return f"{self.requested} (runs as {self.precision})"
         tags = ["reference"] if self.reference else []
         tags += ["device default"] if self.default else []
         return self.precision + (f" ({', '.join(tags)})" if tags else "")
@@ -213,13 +215,18 @@ def judge(rows: list[PrecisionRow], device: str, strict: bool) -> Verdict:
 
 def table_lines(rows: list[PrecisionRow], metric: str) -> list[str]:
     """The precision table as aligned text lines, for the log."""
-    key = {"classification": "top1_agreement", "ocr": "string_match",
-           "detection": "detection_match"}.get(metric, "max_rel_diff")
-    header = ["precision", "hint", key, "max abs diff", "status"]
-    body = [[row.name, row.requested, _number(row.metrics.get(key)), _number(row.metrics.get("max_abs_diff")),
+    key, difference = table_keys(metric)
+    header = ["precision", "hint", key, difference.replace("_", " "), "status"]
+    body = [[row.name, row.requested, _number(row.metrics.get(key)), _number(row.metrics.get(difference)),
              row.status + (f": {row.change}" if row.status == "changes answers" else "")] for row in rows]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header) - 1)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths)) + "  " + r[-1] for r in [header] + body]
+
+
+def table_keys(metric: str) -> tuple[str, str]:
+    """The precision table's two numbers for a metric: its task agreement and its numeric difference."""
+    return {"classification": ("top1_agreement", "max_abs_diff"), "ocr": ("string_match", "max_abs_diff"),
+            "detection": ("detection_match", "max_score_diff")}.get(metric, ("max_rel_diff", "max_abs_diff"))
 
 
 def _number(value) -> str:

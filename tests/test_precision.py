@@ -166,6 +166,7 @@ def test_asking_for_bf16_on_a_cpu_without_it_reports_that_it_runs_as_f32(cli, tm
     rows = json.loads((out / "report.json").read_text())["precisions"]
     assert [(row["requested"], row["precision"], row["status"]) for row in rows] == \
         [("f32", "f32", "reference"), ("bf16", "f32", "same as f32")]
+    assert rows[1]["name"] == "bf16 (runs as f32)" and not rows[1]["default"]
 
 
 def test_bad_precision_and_device_flags_are_one_line_user_errors(cli, tmp_path):

@@ -59,15 +59,16 @@ def markdown(report: dict) -> str:
 
 def _precision_table(rows: list[dict], metric: str) -> list[str]:
     """One row per compile of the IR: the f32 reference, then the precisions the device will use."""
-    key = {"classification": "top1_agreement", "ocr": "string_match",
-           "detection": "detection_match"}.get(metric, "max_rel_diff")
+    from ovconvert.precision import table_keys
+
+    key, difference = table_keys(metric)
     lines = ["", "## Precisions", "", "f32 decides whether the conversion is correct; the other rows say how "
              "the IR answers as the device will run it.", "",
-             f"| precision | hint | {key} | max abs diff | status |", "|---|---|---|---|---|"]
+             f"| precision | hint | {key} | {difference} | status |", "|---|---|---|---|---|"]
     for row in rows:
         status = row["status"] + (f": {row['change']}" if row.get("change") else "")
         lines.append(f"| {row['name']} | {row['requested']} | {_cell(row['metrics'].get(key, '-'))} | "
-                     f"{_cell(row['metrics'].get('max_abs_diff', '-'))} | {_cell(status)} |")
+                     f"{_cell(row['metrics'].get(difference, '-'))} | {_cell(status)} |")
     return lines
 
 

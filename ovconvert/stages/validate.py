@@ -142,7 +142,7 @@ def _check_one_batch(core, model, samples, output_names, device, single_outputs,
 
 def _judge_target(core, model, target, info, recipe, family, samples, tf_outputs, cut) -> PrecisionRow:
     outputs, ran_at = run_ir(core, model, samples, cut.outputs, target)
-    default = target.precision is None or ran_at == info.default_precision
+    default = target.precision is None or target.precision == info.default_precision
     if ran_at == REFERENCE:  # the device has no such precision and runs the hint as f32
         return PrecisionRow(ran_at, target.label, default, status="same as f32")
     metric = recipe.validate.metric
