@@ -1,5 +1,5 @@
 import sys
 
-from ovconvert.cli import main
+from ovconvert.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

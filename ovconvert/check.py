@@ -89,6 +89,8 @@ def _depends_on(path: Path, changed: set[str], repo: Path) -> bool:
     """The recipe file, its family's code, or files beside the recipe it names (samples, a local
     source) changed."""
     recipe = load_recipe(str(path))
+    if repo not in path.resolve().parents:
+        return True  # a recipe kept outside the repository: git cannot say what it depends on
     relative = path.resolve().relative_to(repo).as_posix()
     from ovconvert import families
 
@@ -108,7 +110,11 @@ def select(patterns: list[str], changed_since: str | None = None, repo: Path | N
     if patterns:
         chosen = []
         for pattern in patterns:
-            matched = [p for p in every if _matches(p, pattern)]
+            given = Path(pattern)
+            if given.suffix in (".yaml", ".yml") and given.is_file():  # a recipe file anywhere: the user's own
+                matched = [given.resolve()]
+            else:
+                matched = [p for p in every if _matches(p, pattern)]
             if not matched:
                 raise UserError(f"no recipe matches {pattern!r}; see `ovconvert list`")
             chosen += [p for p in matched if p not in chosen]

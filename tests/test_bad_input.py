@@ -447,3 +447,16 @@ def test_two_processes_sharing_a_cache_wait_for_each_other(tmp_path, loopback):
     assert results[0][0] == results[1][0]
     assert len([p for p in cache.rglob("model.tar.gz")]) == 1
     assert not list(cache.rglob("*.partial")) and not list(cache.rglob("*.partial-*"))
+
+
+def test_a_run_prints_no_tensorflow_noise_and_quiet_prints_only_the_result(tmp_path):
+    """Without -v, TensorFlow's C++ lines (`Unable to register cuDNN factory`, absl's banner) and Keras'
+    warnings do not reach the user; -q leaves the result lines."""
+    done = ovconvert("run", "recipes/aocr.yaml", "-o", tmp_path / "out", "--cache-dir", tmp_path / "cache",
+                     env={k: v for k, v in ENV.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for noise in ("Unable to register", "absl::InitializeLog", "UserWarning", "cuda"):
+        assert noise not in done.stderr, done.stderr[-3000:]
+    quiet = ovconvert("-q", "run", "recipes/aocr.yaml", "-o", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+    assert quiet.returncode == 0 and quiet.stderr.strip() == ""
+    assert quiet.stdout.splitlines()[0].startswith("aocr: converted and validated")

@@ -118,3 +118,17 @@ def test_check_fails_a_recipe_whose_mean_values_are_broken(tmp_path, cli, monkey
     failed = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase") if case.find("failure") is not None]
     assert failed == ["tiny_broken_mean@pb"]
     assert "| tiny_broken_mean@pb | failed |" in markdown.read_text()
+
+
+def test_check_takes_a_recipe_file_outside_the_registry(tmp_path, cli):
+    """A user's own recipe, kept in their project rather than under recipes/, is checked like any other."""
+    import shutil
+
+    own = tmp_path / "mine" / "aocr.yaml"
+    own.parent.mkdir()
+    shutil.copy(REPO / "recipes" / "aocr.yaml", own)
+    (own.parent / "aocr-samples").symlink_to(REPO / "recipes" / "aocr-samples")
+    code, out, err = cli("check", own, "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert "checking 1 conversion(s) of 1 recipe(s)" in err
+    assert out.splitlines()[2].split()[:2] == ["aocr", "passed"]

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="exit codes: 0 success, 1 validation failed, 2 user error, "
                                             "3 tool failure (TensorFlow, mo, download), 70 internal error")
     parser.add_argument("--version", action="version", version=f"ovconvert {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show debug messages, and TensorFlow's own C++ log lines")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings, errors and each command's result lines")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for name, help_text in SUBCOMMANDS.items():
@@ -48,11 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
-    for noisy in ("tensorflow", "absl", "h5py"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # TensorFlow's C++ log: at level 2 it still prints "Unable to register cuDNN/cuFFT/cuBLAS factory" on
+    # every import, on machines without a GPU. What goes wrong reaches us as Python exceptions, whose
+    # messages we print, so the C++ lines are shown only with -v.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if not verbose:
+        import warnings
+
+        for module in ("keras", "tf_keras", "tensorflow", "tf_slim"):  # deprecation notes meant for their authors
+            warnings.filterwarnings("ignore", category=UserWarning, module=module)
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+    for noisy in ("tensorflow", "absl", "h5py", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+
+
+def console_main() -> int:
+    """The `ovconvert` console command (and `python -m ovconvert`): main(), with TensorFlow's native log
+    noise filtered from stderr unless -v is given (see native_noise)."""
+    if not {"-v", "--verbose"} & set(sys.argv[1:]):
+        from ovconvert.cli import native_noise
+
+        native_noise.install()
+    return main()
 
 
 class Terminated(KeyboardInterrupt):
@@ -67,7 +90,7 @@ def _on_sigterm(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, args.quiet)
     import signal
     import threading
 
