@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from ovconvert import environment, families
 from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
+from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.graph.tflite import is_tflite
 from ovconvert.recipes.loader import expand
 from ovconvert.recipes.schema import Recipe
@@ -123,6 +124,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         outputs = recipe.cut.outputs or frozen.outputs or graph_outputs
         if not (recipe.cut.outputs or frozen.outputs or whole_model):
             log.info("      outputs not named in the recipe; using the graph's: %s", ", ".join(outputs))
+        elif not whole_model and _is_own_model(recipe, "cut.outputs", "freeze.outputs"):
+            outputs = _own_outputs(frozen.path, outputs, graph_outputs, record)
         with timer.stage("cut", "none: the .tflite is converted whole" if whole_model
                          else ", ".join(recipe.cut.inputs) + " → " + ", ".join(outputs)):
             if whole_model:
@@ -131,11 +134,17 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                 cut_inputs = recipe.cut.inputs
                 if hasattr(family, "resolve_cut_inputs"):
                     cut_inputs = family.resolve_cut_inputs(frozen.path, cut_inputs, outputs)
-                cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir)
+                cut_graph = cut.cut(frozen.path, cut_inputs, outputs, out_dir,
+                                    prefer_graph_shapes=_is_own_model(recipe, "cut.inputs"))
                 if recipe.convert.backend == "mo" and hasattr(family, "adapt_for_mo"):
                     if changed := family.adapt_for_mo(cut_graph.path, recipe.convert):
                         log.info("      adapted %d node(s) of the cut graph for mo's replacements", changed)
         record["cut"] = {"inputs": [str(s) for s in cut_graph.original_inputs], "outputs": list(cut_graph.outputs)}
+        for asked, used in zip(recipe.cut.inputs, cut_graph.original_inputs):
+            shape = parse_tensor_spec(asked).shape
+            if shape and -1 not in shape and shape != used.shape:
+                record.setdefault("discovered", []).append(
+                    f"input {used.tensor_name} is {list(used.shape)} in the model (the recipe says {list(shape)})")
 
         with timer.stage("convert", recipe.convert.backend):
             # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them.
@@ -193,7 +202,26 @@ def _check_device(device: str) -> None:
     probe_device(ov.Core(), device)
 
 
-def _reject_ir(out_dir: Path, record: dict) -> Path:
+def _is_own_model(recipe: Recipe, *keys: str) -> bool:
+    """The model came from --source (the user's own export), and the user did not --set these keys."""
+    return "source" in recipe.user_set and not any(key in recipe.user_set for key in keys)
+
+
+def _own_outputs(frozen_path: Path, outputs: tuple[str, ...], graph_outputs: tuple[str, ...], record: dict):
+    """A user's own model keeps the recipe's outputs when it has them; when it has not (a retrained
+    classifier ends in `final_result`) and its graph has exactly one output, that one is used."""
+    from ovconvert.graph import proto
+    from ovconvert.graph.tensor_spec import split_tensor_name
+
+    names = {node.name for node in proto.read_graph_def(frozen_path).node}
+    missing = [name for name in outputs if split_tensor_name(name)[0] not in names]
+    if not missing or len(graph_outputs) != 1:
+        return outputs  # all there, or nothing to choose from with confidence: the cut says what is wrong
+    note = (f"outputs {', '.join(missing)} of the recipe are not in this graph; using its only output "
+            f"{graph_outputs[0]} (found by summarize)")
+    log.info("      %s", note)
+    record.setdefault("discovered", []).append(note)
+    return graph_outputs
     """Move the IR out of ir/, so that ir/ only ever holds an IR its report calls validated."""
     rejected = out_dir / "ir-rejected"
     shutil.rmtree(rejected, ignore_errors=True)

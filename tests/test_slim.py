@@ -100,3 +100,22 @@ def test_the_tables_bgr_mean_order_fails_on_resnet_v1_and_the_rgb_order_passes(c
                                       "--set", "convert.mean_values=[103.94,116.78,123.68]")
     assert code == 1 and "max_rel_diff" in err, err
     assert report["validation"]["metrics"]["max_rel_diff"] > 1e-2
+
+
+def test_a_user_retrained_mobilenet_converts_through_the_zoo_recipe_with_no_set(cli, tmp_path):
+    """TF for Poets' retrain.py output (257 classes, `final_result`, a 128×128 input, a
+    PlaceholderWithDefault bottleneck input) through the 224 zoo recipe: its own output and input size
+    are read from the graph, said in the log and the report, and the IR agrees with TensorFlow."""
+    model = fixture_path("slim/retrained_mobilenet_0.25_128.pb")
+    code, err, report, out = run_recipe(cli, "mobilenet_v1_1.0_224", tmp_path, "--source", model)
+    assert code == 0, err
+    assert report["cut"]["inputs"] == ["input:0[1,128,128,3]{f32}"] and report["cut"]["outputs"] == ["final_result"]
+    assert any("final_result" in note for note in report["discovered"])
+    assert any("[1, 128, 128, 3] in the model" in note for note in report["discovered"])
+    assert report["validation"]["metrics"]["top1_agreement"] == 1.0
+    assert len({s["tf_top1"] for s in report["validation"]["samples"]}) > 1
+    assert "Read from the model:" in (out / "report.md").read_text()
+    # What the user sets still wins: an output named with --set is used as it is (and must exist).
+    code, err, _, _ = run_recipe(cli, "mobilenet_v1_1.0_224", tmp_path / "set", "--source", model,
+                                 "--set", "cut.outputs=[MobilenetV1/Predictions/Reshape_1]")
+    assert code == 2 and "MobilenetV1/Predictions/Reshape_1' is not in the graph" in err

@@ -69,8 +69,10 @@ def samples_through_graph(frozen_path, cut, string_input: str, images: list[tupl
 
 
 def resolve_cut_inputs(frozen_path, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> tuple[str, ...]:
-    """Fill the cut's unknown dimensions (-1) by running one word image through the graph: aocr pads its
-    images inside a while loop, so TensorFlow's static shapes do not know the width. Logs what it found."""
+    """The cut's shape as the graph computes it, found by running one word image through the graph: aocr
+    pads its images inside a while loop, so TensorFlow's static shapes do not know the width. Unknown
+    dimensions (-1) are filled, and a dimension the graph computes differently replaces the recipe's (an
+    aocr fork exported with --color has 3 channels where the recipe says 1). Logs what it found."""
     import logging
 
     import tensorflow as tf
@@ -78,8 +80,6 @@ def resolve_cut_inputs(frozen_path, inputs: tuple[str, ...], outputs: tuple[str,
     from ovconvert.graph.tensor_spec import parse_tensor_spec
 
     specs = [parse_tensor_spec(text) for text in inputs]
-    if all(s.shape is not None and -1 not in s.shape for s in specs):
-        return inputs
     graph = import_graph(frozen_path)
     string_input = graph.get_tensor_by_name(STRING_INPUT)
     data = words.png_bytes(words.render("PROBE"))
@@ -88,8 +88,13 @@ def resolve_cut_inputs(frozen_path, inputs: tuple[str, ...], outputs: tuple[str,
         values = session.run([s.tensor_name for s in specs] + [f"{name}:0" for name in outputs], feed_dict=feed)
     resolved = []
     for spec, value in zip(specs, values):
-        shape = tuple(d if d != -1 else value.shape[i] for i, d in enumerate(spec.shape or value.shape))
-        resolved.append(str(spec.with_shape(shape)))
+        shape = tuple(value.shape)
+        if spec.shape and len(spec.shape) == len(shape) and any(d not in (-1, v) for d, v in zip(spec.shape, shape)):
+            logging.getLogger("ovconvert").info("      aocr export: the graph computes %s as %s, not the recipe's %s "
+                                                "(another --color/size); using the graph's", spec.tensor_name,
+                                                list(shape), list(spec.shape))
+        resolved.append(str(spec.with_shape(shape if spec.shape is None or len(spec.shape) == len(shape)
+                                            else spec.shape)))
     steps = values[len(specs)].shape[-1] if outputs else "?"
     logging.getLogger("ovconvert").info(
         "      aocr export: cut input %s (image width %s), %s decode steps", resolved[0], resolved_width(resolved[0]),

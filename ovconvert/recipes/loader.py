@@ -150,6 +150,7 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] = (), source_path:
     if source_path is not None:
         raw["source"] = {**{k: v for k, v in (raw.get("source") or {}).items() if k == "members"}, "path": source_path}
     raw["path"] = str(path)
+    raw["user_set"] = sorted(set_keys | ({"source"} if source_path is not None else set()))
     try:
         recipe = _convert(raw, Recipe, where, "")
         check_recipe(recipe, where, path)

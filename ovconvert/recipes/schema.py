@@ -161,3 +161,7 @@ class Recipe:
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Set by the loader, not by the YAML.
     path: Optional[str] = field(default=None, metadata={"internal": True})
+    # What the user gave on the command line: "source" for --source, and each --set key. Facts read from
+    # a user's own model (its input shape, its outputs) replace recipe values only where the user did not
+    # set them.
+    user_set: tuple[str, ...] = field(default=(), metadata={"internal": True})

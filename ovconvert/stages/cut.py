@@ -40,7 +40,10 @@ def whole_tflite(model_path: Path, summary) -> CutGraph:
     return CutGraph(model_path, inputs, summary.output_names, inputs)
 
 
-def cut(frozen_path: Path, input_texts: tuple[str, ...], outputs: tuple[str, ...], out_dir: Path) -> CutGraph:
+def cut(frozen_path: Path, input_texts: tuple[str, ...], outputs: tuple[str, ...], out_dir: Path,
+        prefer_graph_shapes: bool = False) -> CutGraph:
+    """Cut the frozen graph at `input_texts` (node:port[shape]{type}) and keep what `outputs` need. With
+    `prefer_graph_shapes` (a user's own model), a dimension the graph fixes replaces the recipe's."""
     graph = proto.read_graph_def(frozen_path)
     nodes = {node.name: node for node in graph.node}
     specs = [parse_tensor_spec(text) for text in input_texts]
@@ -51,7 +54,7 @@ def cut(frozen_path: Path, input_texts: tuple[str, ...], outputs: tuple[str, ...
         if name not in nodes:
             raise UserError(f"cut node '{name}' is not in the graph {frozen_path.name}; "
                             "run `ovconvert summarize` to see its inputs and outputs")
-    specs = _complete_specs(graph, specs, frozen_path)
+    specs = _complete_specs(graph, specs, frozen_path, prefer_graph_shapes)
 
     replaced = {spec.tensor_name: placeholder_name(spec) for spec in specs}
     kept_nodes = _needed_nodes(nodes, output_nodes, replaced)
@@ -114,7 +117,7 @@ def _needed_nodes(nodes, outputs: tuple[str, ...], replaced: dict[str, str]) -> 
     return needed | set(replaced.values())
 
 
-def _complete_specs(graph, specs: list[TensorSpec], frozen_path: Path) -> list[TensorSpec]:
+def _complete_specs(graph, specs: list[TensorSpec], frozen_path: Path, prefer_graph: bool = False) -> list[TensorSpec]:
     """Fill unknown dimensions (-1) and types from TensorFlow's static shape inference, and say so; a
     shape of the wrong rank is an error whether or not the spec is complete."""
     from ovconvert.graph.tf_graph import import_graph
@@ -139,6 +142,11 @@ def _complete_specs(graph, specs: list[TensorSpec], frozen_path: Path) -> list[T
         else:
             graph_dims = static.as_list() if static.rank is not None else [None] * len(spec.shape)
             shape = tuple(g if d == -1 and g is not None else d for d, g in zip(spec.shape, graph_dims))
+            if prefer_graph and any(g is not None and g != d for d, g in zip(shape, graph_dims)):
+                own = tuple(d if g is None else g for d, g in zip(shape, graph_dims))
+                log.info("cut: the model's own input %s is %s; using it instead of the recipe's %s",
+                         spec.tensor_name, list(own), list(shape))
+                shape = own
         if -1 in shape:
             raise UserError(f"cut input {spec.tensor_name}: the graph leaves dimension(s) "
                             f"{[i for i, d in enumerate(shape) if d == -1]} unknown ({list(shape)}); "

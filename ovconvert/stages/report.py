@@ -27,6 +27,8 @@ def markdown(report: dict) -> str:
         lines += [report["description"], ""]
     lines += ["| stage | seconds |", "|---|---|"]
     lines += [f"| {stage} | {seconds:.2f} |" for stage, seconds in report["timings"].items()]
+    if report.get("discovered"):  # facts read from the user's own model instead of the recipe
+        lines += ["", "Read from the model:", ""] + [f"- {note}" for note in report["discovered"]]
     if report.get("command"):
         lines += ["", "Conversion command:", "", "```", shlex.join(report["command"]), "```"]
     if report.get("ir"):
