@@ -178,6 +178,9 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             raise ValidationFailed(f"{recipe.name}: {verdict.failure} (IR kept in {rejected})")
         record["status"] = "converted"
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
+        if result.degenerate:  # agreement on meaningless answers is weak evidence: say so, last
+            message = (f"{recipe.name}: TensorFlow and the IR agree, but the model's answers look "
+                       f"untrained/degenerate: {result.degenerate} ({result.summary()})")
         if verdict.warnings:
             message += f"; {len(verdict.warnings)} precision warning(s) above"
     except OvconvertError as error:
@@ -222,6 +225,9 @@ def _own_outputs(frozen_path: Path, outputs: tuple[str, ...], graph_outputs: tup
     log.info("      %s", note)
     record.setdefault("discovered", []).append(note)
     return graph_outputs
+
+
+def _reject_ir(out_dir: Path, record: dict) -> Path:
     """Move the IR out of ir/, so that ir/ only ever holds an IR its report calls validated."""
     rejected = out_dir / "ir-rejected"
     shutil.rmtree(rejected, ignore_errors=True)

@@ -52,8 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: bool, quiet: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    root = logging.getLogger()
+    before = list(root.handlers)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    if quiet:  # the console shows warnings and errors; a log file (aocr --log-path) still gets everything
+        for handler in root.handlers:
+            if handler not in before:
+                handler.setLevel(logging.WARNING)
     # TensorFlow's C++ log: at level 2 it still prints "Unable to register cuDNN/cuFFT/cuBLAS factory" on
     # every import, on machines without a GPU. What goes wrong reaches us as Python exceptions, whose
     # messages we print, so the C++ lines are shown only with -v.

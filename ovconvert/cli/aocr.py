@@ -230,7 +230,10 @@ def _log_to_file(path: str) -> None:
         raise UserError(f"--log-path {path}: cannot write the log there ({error.strerror}); give a file in an "
                         "existing directory, or --log-path '' for none") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("ovconvert").addHandler(handler)
+    logger = logging.getLogger("ovconvert")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:  # the file gets progress lines whatever the console shows
+        logger.setLevel(logging.INFO)
 
 
 def _use_gpu(gpu_id: int) -> None:

@@ -42,6 +42,9 @@ def markdown(report: dict) -> str:
                   for name, value in validation["metrics"].items()]
         if validation["failures"]:
             lines += ["", "Failed: " + "; ".join(validation["failures"])]
+        if validation.get("degenerate"):
+            lines += ["", f"**The model's answers look untrained/degenerate:** {validation['degenerate']}; "
+                      "agreement with TensorFlow proves less than on a trained model."]
         if validation["samples"]:
             keys = list(validation["samples"][0])
             lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
