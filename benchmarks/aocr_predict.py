@@ -53,7 +53,7 @@ def main() -> None:
         labels.append(example["label"].bytes_list.value[0].decode())
 
     reader = OpenVinoReader(model, model_dir, work / "cache")
-    engines = {"TensorFlow": lambda images: evaluate.predict(model, images), "OpenVINO IR": reader.read_encoded}
+    engines = {"TensorFlow": evaluate.Predictor(model), "OpenVINO IR": reader.read_encoded}
     seconds, correct = {}, {}
     for name, read in engines.items():
         read([paths[0].read_bytes()] * args.batch_size)  # warm-up: tf.function tracing, first inference

@@ -123,10 +123,22 @@ def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = F
     return score
 
 
-def predict(trained, encoded_images: list[bytes]):
-    """(text, probability) for each encoded image."""
-    from ovconvert.aocr.export import Reader
+class Predictor:
+    """(text, probability) for batches of encoded images: the export's serving function, traced once
+    (a tf.function over a batch of any size) rather than run eagerly image by image."""
 
-    reader = Reader(trained.model, trained.config)
-    outputs = reader.read(tf.constant(encoded_images))
-    return [(t.decode("utf-8"), float(p)) for t, p in zip(outputs["output"].numpy(), outputs["probability"].numpy())]
+    def __init__(self, trained):
+        from ovconvert.aocr.export import Reader
+
+        reader = Reader(trained.model, trained.config)
+        self._read = tf.function(reader.read, input_signature=[tf.TensorSpec([None], tf.string)])
+
+    def __call__(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
+        outputs = self._read(tf.constant(encoded_images))
+        return [(t.decode("utf-8"), float(p)) for t, p in zip(outputs["output"].numpy(),
+                                                                outputs["probability"].numpy())]
+
+
+def predict(trained, encoded_images: list[bytes]):
+    """(text, probability) for each encoded image (one call; a Predictor for many)."""
+    return Predictor(trained)(encoded_images)

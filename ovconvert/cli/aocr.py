@@ -381,7 +381,7 @@ def _reading_engine(args, model):
         return reader.read_encoded
     from ovconvert.aocr import evaluate
 
-    return lambda images: evaluate.predict(model, images)
+    return evaluate.Predictor(model)
 
 
 def _stdin_batches(size: int):
