@@ -194,12 +194,14 @@ def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: i
 def precision_summary(rows: list[dict], metric: str) -> str:
     """The judged deployment precisions in a few words: `bf16 (default) 0.885 changes answers`; `-` when
     the device runs only f32."""
-    key = {"classification": "top1_agreement", "ocr": "string_match", "detection": "detection_match"}.get(metric)
+    from ovconvert.precision import table_keys
+
+    key = table_keys(metric)[0]  # the same number the precision table shows
     parts = []
     for row in rows:
         if row.get("reference") or row.get("status") == "same as f32":
             continue
-        value = row.get("metrics", {}).get(key) if key else row.get("metrics", {}).get("max_rel_diff")
+        value = row.get("metrics", {}).get(key)
         number = f" {value:.3g}" if isinstance(value, float) else ""
         verdict = "!" if row.get("status") == "changes answers" else "ok"
         parts.append(f"{row['precision']}{' (default)' if row.get('default') else ''}{number} {verdict}")
