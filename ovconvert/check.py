@@ -34,6 +34,9 @@ class Margins:
     size: float = 0.02  # allowed relative change of the IR size
     time: float = 1.0  # allowed relative growth of the conversion time …
     time_floor_s: float = 5.0  # … ignored below this many seconds of growth (the machine is noisy)
+    # Allowed drop of the IR's speed-up over the framework (0.25: a quarter), latency and throughput alike.
+    # Speed-ups are ratios measured in one process, so they travel between runs better than times do.
+    speedup: float = 0.25
 
 
 @dataclass
@@ -54,10 +57,14 @@ class CheckResult:
     precisions: str = ""
     precision_warnings: list = field(default_factory=list)
     environment: dict = field(default_factory=dict)
+    # With `check --bench`: the recommended IR configuration's speed-up over the framework.
+    latency_speedup: float | None = None
+    throughput_speedup: float | None = None
 
     def baseline_entry(self) -> dict:
         return {"agreement": self.agreement, "max_abs_diff": self.max_abs_diff, "ir_bytes": self.ir_bytes,
-                "convert_seconds": self.convert_seconds}
+                "convert_seconds": self.convert_seconds, "latency_speedup": self.latency_speedup,
+                "throughput_speedup": self.throughput_speedup}
 
 
 # ---------------------------------------------------------------------------------------------- selection
@@ -188,7 +195,13 @@ def run_one(conversion: Conversion, out_dir: Path, cache_dir: Path, timeout_s: i
         message=errors[-1][len("ovconvert: error: "):] if errors else "",
         precisions=precision_summary(report.get("precisions") or [], validation.get("metric", "")),
         precision_warnings=list(report.get("precision_warnings") or []),
-        environment=report.get("environment") or {})
+        environment=report.get("environment") or {},
+        latency_speedup=_speedup(report, "latency"), throughput_speedup=_speedup(report, "throughput"))
+
+
+def _speedup(report: dict, goal: str) -> float | None:
+    best = ((report.get("bench") or {}).get("recommendation") or {}).get(goal) or {}
+    return best.get("speedup")
 
 
 def precision_summary(rows: list[dict], metric: str) -> str:
@@ -259,6 +272,11 @@ def compare(result: CheckResult, baseline: dict, margins: Margins) -> CheckResul
         if growth > margins.time_floor_s and growth > margins.time * entry["convert_seconds"]:
             problems.append(f"conversion took {result.convert_seconds:.1f} s vs baseline "
                             f"{entry['convert_seconds']:.1f} s")
+    for goal in ("latency", "throughput"):  # a slower IR is a regression too
+        before, now = entry.get(f"{goal}_speedup"), getattr(result, f"{goal}_speedup")
+        if before and now is not None and now < before * (1 - margins.speedup):
+            problems.append(f"{goal} speed-up {now:.2f}× < baseline {before:.2f}× (more than {margins.speedup:.0%} "
+                            "slower)")
     if problems:
         result.status, result.exit_code, result.regressions = "regressed", EXIT_VALIDATION_FAILED, problems
         result.message = "; ".join(problems)
@@ -294,7 +312,8 @@ def load_baseline(path: Path) -> dict:
         for name, entry in entries.items():  # checked now, not after an hour of conversions
             if not isinstance(entry, dict):
                 raise ValueError(f"the entry of {name!r} is not a mapping")
-            for key in ("agreement", "max_abs_diff", "ir_bytes", "convert_seconds"):
+            for key in ("agreement", "max_abs_diff", "ir_bytes", "convert_seconds", "latency_speedup",
+                        "throughput_speedup"):
                 if entry.get(key) is not None and (isinstance(entry[key], bool)
                                                    or not isinstance(entry[key], (int, float))):
                     raise ValueError(f"{name}.{key} is not a number")
@@ -321,16 +340,21 @@ def _cell(value, kind: str) -> str:
         return f"{value:.3f}"
     if kind == "bytes":
         return f"{value / 1e6:.2f} MB"
+    if kind == "ratio":
+        return f"{value:.2f}×"
     return f"{value:.1f} s"
 
 
 def table_rows(results: list[CheckResult]) -> list[list[str]]:
     return [[r.recipe, r.status, r.metric or "-", _cell(r.agreement, "share"), _cell(r.max_abs_diff, "diff"),
-             r.precisions or "-", _cell(r.ir_bytes, "bytes"), _cell(r.seconds, "s")] for r in results]
+             r.precisions or "-", _cell(r.ir_bytes, "bytes"), _cell(r.latency_speedup, "ratio"),
+             _cell(r.throughput_speedup, "ratio"), _cell(r.seconds, "s")] for r in results]
 
 
-# agreement and max diff are the f32 reference's; "deployment" the device's own precisions (docs/ci.md).
-HEADER = ["recipe", "status", "metric", "agreement", "max diff", "deployment", "IR size", "time"]
+# agreement and max diff are the f32 reference's; "deployment" the device's own precisions; the speed-ups
+# are the recommended IR configuration's over the framework, at batch 1 and batch N (`--bench`; docs/ci.md).
+HEADER = ["recipe", "status", "metric", "agreement", "max diff", "deployment", "IR size", "speed-up b1",
+          "speed-up bN", "time"]
 
 
 def environment_line(results: list[CheckResult]) -> str:
@@ -384,7 +408,8 @@ def junit(results: list[CheckResult]) -> str:
         elif r.status == "error":
             ET.SubElement(case, "error", message=r.message or "error", type="error").text = json.dumps(asdict(r))
         props = ET.SubElement(case, "properties")
-        for key in ("metric", "agreement", "max_abs_diff", "precisions", "ir_bytes", "convert_seconds"):
+        for key in ("metric", "agreement", "max_abs_diff", "precisions", "ir_bytes", "convert_seconds",
+                    "latency_speedup", "throughput_speedup"):
             ET.SubElement(props, "property", name=key, value=str(getattr(r, key)))
         if r.precision_warnings:
             ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.precision_warnings)

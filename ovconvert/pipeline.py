@@ -1,4 +1,5 @@
-"""The pipeline a recipe drives: acquire → freeze → summarize → cut → convert → validate → report.
+"""The pipeline a recipe drives: acquire → freeze → summarize → cut → convert → validate → quantize →
+bench → report.
 
 Each stage takes the previous stage's artifact (a path plus a small typed record) and returns its own.
 Nothing is called converted until validation has compared the IR with TensorFlow; an IR that fails
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ovconvert import environment, families
-from ovconvert.errors import EXIT_OK, OvconvertError, UserError, ValidationFailed
+from ovconvert.errors import EXIT_OK, OvconvertError, ToolError, UserError, ValidationFailed
 from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.graph.tflite import is_tflite
 from ovconvert.recipes.loader import expand
@@ -28,7 +29,7 @@ from ovconvert.recipes.schema import Recipe
 log = logging.getLogger("ovconvert")
 
 # The order is the data path: each stage needs the artifact of the one before it.
-STAGES = ("acquire", "freeze", "summarize", "cut", "convert", "validate", "report")
+STAGES = ("acquire", "freeze", "summarize", "cut", "convert", "validate", "quantize", "bench", "report")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class RunOptions:
     precisions: Optional[tuple[str, ...]] = None
     # A deployment precision that changes answers fails the run (also validate.strict_precision).
     strict_precision: bool = False
+    # "int8" or "none" for this run (None: the recipe's quantize.precision).
+    quantize: Optional[str] = None
+    # Run the bench stage (None: the recipe's bench.enabled).
+    bench: Optional[bool] = None
 
 
 @dataclass
@@ -88,14 +93,14 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, convert, cut, freeze, validate
+    from ovconvert.stages import acquire, convert, cut, freeze, quantize, validate
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_device(options.device)  # before hours of work, not after them
     # A previous run's IR must not sit beside this run's report: ir/ only ever holds what the report
     # next to it calls validated.
-    for stale in ("ir", "ir-rejected"):
+    for stale in ("ir", "ir-rejected", "ir-int8", "ir-int8-rejected"):
         shutil.rmtree(out_dir / stale, ignore_errors=True)
     timer = _Timer()
     record: dict[str, Any] = {"recipe": recipe.name, "family": recipe.family, "task": recipe.task,
@@ -146,17 +151,34 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                 record.setdefault("discovered", []).append(
                     f"input {used.tensor_name} is {list(used.shape)} in the model (the recipe says {list(shape)})")
 
-        with timer.stage("convert", recipe.convert.backend):
+        # Any batch where the graph allows it (convert.dynamic_batch unset): tried for the families whose
+        # graphs usually do, and dropped again below if a batch does not answer as one input at a time.
+        try_any_batch = recipe.convert.dynamic_batch is None and getattr(family, "ANY_BATCH", False) \
+            and not whole_model
+        convert_spec = dataclasses.replace(recipe.convert, dynamic_batch=bool(recipe.convert.dynamic_batch)
+                                           or try_any_batch)
+
+        def run_convert(spec):
             # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them.
-            ir = convert.convert(recipe.convert, cut_graph.path, () if whole_model else cut_graph.inputs,
-                                 () if whole_model else cut_graph.outputs, out_dir,
-                                 recipe.convert.model_name or ir_file_name(recipe.name))
-        record["command"] = list(ir.command)
-        record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
+            made = convert.convert(spec, cut_graph.path, () if whole_model else cut_graph.inputs,
+                                   () if whole_model else cut_graph.outputs, out_dir,
+                                   recipe.convert.model_name or ir_file_name(recipe.name))
+            record["command"] = list(made.command)
+            record["ir"] = {str(made.xml): made.xml.stat().st_size, str(made.bin): made.bin.stat().st_size}
+            return made
+
+        with timer.stage("convert", recipe.convert.backend):
+            ir = run_convert(convert_spec)
 
         with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
                                      f"{options.device}"):
             validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
+            if try_any_batch and validation.reference.batch_failure:
+                note = f"the graph does not take any batch: {validation.reference.batch_failure}"
+                log.info("      %s; converting again with the graph's batch", note)
+                record.setdefault("discovered", []).append(note)
+                ir = run_convert(dataclasses.replace(convert_spec, dynamic_batch=False))
+                validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
         result = validation.reference
         record["validation"] = dataclasses.asdict(result)
         record["environment"]["device"] = validation.device.to_json()
@@ -177,6 +199,26 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             rejected = _reject_ir(out_dir, record)
             raise ValidationFailed(f"{recipe.name}: {verdict.failure} (IR kept in {rejected})")
         record["status"] = "converted"
+        # The FP32 IR is validated and stays the result whatever happens below: a quantization or a
+        # benchmark that fails is reported, and does not take the conversion with it.
+        quantized = None
+        if (options.quantize or recipe.quantize.precision) == "int8":
+            with timer.stage("quantize", "int8 with NNCF"):
+                try:
+                    quantized = quantize.quantize(recipe, frozen, cut_graph, ir, validation, out_dir, options.device)
+                    record["int8"] = quantized.to_json()
+                    _log_quantized(quantized)
+                except (ToolError, UserError) as error:
+                    record["int8"] = {"status": "error", "error": error.one_line()}
+                    log.warning("no INT8 IR: %s", error.one_line())
+        if recipe.bench.enabled if options.bench is None else options.bench:
+            with timer.stage("bench", f"batch 1 and {recipe.bench.batch}, about {recipe.bench.seconds:g} s"):
+                try:
+                    record["bench"] = _bench(recipe, frozen, cut_graph, whole_model, ir, validation, quantized,
+                                             options.device).to_json()
+                except ToolError as error:
+                    record["bench"] = {"error": error.one_line()}
+                    log.warning("no speed figures: %s", error.one_line())
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
         if result.degenerate:  # agreement on meaningless answers is weak evidence: say so, last
             message = (f"{recipe.name}: TensorFlow and the IR agree, but the model's answers look "
@@ -195,6 +237,40 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         with timer.stage("report"):
             report_stage.write_report(out_dir, record)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
+
+
+def _log_quantized(quantized) -> None:
+    if quantized.status == "already int8":
+        log.info("      not quantized again: the IR has %d FakeQuantize layers already", quantized.fake_quantize)
+        return
+    numbers = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                        for key, value in quantized.metrics.items())
+    if quantized.status == "passed":
+        log.info("      INT8 IR (%s, %d FakeQuantize layers) passed its gate (%s) in %.1f s: %s", quantized.method,
+                 quantized.fake_quantize, numbers, quantized.seconds, quantized.xml)
+    else:
+        log.warning("INT8 IR failed its accuracy gate (%s); kept out of use in %s — the FP32 IR is the "
+                    "result (set quantize.keep_f32, or calibrate on your own data: quantize.calibration)",
+                    "; ".join(quantized.failures), quantized.xml.parent)
+
+
+def _bench(recipe, frozen, cut_graph, whole_model, ir, validation, quantized, device):
+    """The IR at each precision that kept the answers (and the INT8 IR, gated or not: its row says so)
+    against the framework."""
+    import openvino as ov
+
+    from ovconvert.stages import bench
+
+    model = ov.Core().read_model(str(ir.xml))
+    agreeing = [row.precision for row in validation.precisions if row.reference or row.status == "agrees"]
+    irs = [(precision, model, True, str(ir.xml)) for precision in dict.fromkeys(agreeing)]
+    if quantized is not None and quantized.model is not None:
+        irs.append(("int8", quantized.model, quantized.status == "passed", str(quantized.xml)))
+    result = bench.bench(frozen.path, cut_graph, whole_model, irs, validation.samples, device,
+                         recipe.bench.batch, recipe.bench.seconds)
+    for line in bench.table_lines(result.rows) + bench.recommendation_lines(result.recommendation):
+        log.info("      %s", line)
+    return result
 
 
 def _check_device(device: str) -> None:

@@ -39,7 +39,7 @@ def test_check_runs_recipes_in_parallel_and_reports(recipe_dir, tmp_path, cli):
     assert code == 1, err  # one recipe failed validation
     lines = out.splitlines()
     assert lines[0].split() == ["recipe", "status", "metric", "agreement", "max", "diff", "deployment", "IR", "size",
-                                "time"]
+                                "speed-up", "b1", "speed-up", "bN", "time"]
     assert "ran on: " in err and "OpenVINO 2024.6" in err  # where it ran: precision depends on the CPU
     row = {line.split()[0]: line.split() for line in lines[2:4]}
     assert row["tiny_ok"][1:4] == ["passed", "ocr", "1.000"] and row["tiny_strict"][1] == "failed"
@@ -67,6 +67,23 @@ def test_baseline_catches_regressions(recipe_dir, tmp_path, cli):
     assert code == 1
     assert out.splitlines()[2].split()[:2] == ["tiny_ok", "regressed"]
     assert "IR size" in out and "more than 2% apart" in out
+
+
+def test_bench_speedups_go_to_the_baseline_and_a_slower_ir_is_a_regression(recipe_dir, tmp_path, cli):
+    baseline = tmp_path / "baseline.json"
+    args = ("check", "tiny_ok", "--bench", "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache",
+            "--baseline", baseline)
+    code, out, err = cli(*args, "--update-baseline")
+    assert code == 0, err
+    stored = json.loads(baseline.read_text())["recipes"]["tiny_ok"]
+    assert stored["latency_speedup"] > 0 and stored["throughput_speedup"] > 0
+    assert out.splitlines()[2].split()[-3].endswith("×")  # the speed-up columns are filled
+    report = json.loads((tmp_path / "runs" / "tiny_ok" / "report.json").read_text())
+    assert {row["engine"] for row in report["bench"]["rows"]} == {"TensorFlow", "OpenVINO"}
+    stored["throughput_speedup"] = 1000.0  # as if the IR had been a thousand times faster before
+    baseline.write_text(json.dumps({"recipes": {"tiny_ok": stored}}))
+    code, out, _ = cli(*args)
+    assert code == 1 and "throughput speed-up" in out and "< baseline 1000.00×" in out
 
 
 def test_changed_since_selects_recipes_whose_inputs_changed(recipe_dir, tmp_path, cli):

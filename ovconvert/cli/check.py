@@ -30,6 +30,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--baseline", type=Path, metavar="FILE", help="compare with this baseline JSON")
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's numbers into --baseline (passing recipes only)")
+    parser.add_argument("--bench", action="store_true",
+                        help="run each recipe's bench stage too (IR vs framework speed; off by default to save CI "
+                             "time), and compare the speed-ups with the baseline")
     parser.add_argument("--list", action="store_true", help="print the recipes that would run and stop")
     add_precision_options(parser)
     margins = parser.add_argument_group("regression margins (against --baseline)")
@@ -37,6 +40,8 @@ def add_arguments(parser) -> None:
     margins.add_argument("--diff-factor", type=float, default=10.0,
                          help="allowed growth of the max difference, × baseline (default 10; at least 1e-5)")
     margins.add_argument("--size-margin", type=float, default=0.02, help="allowed IR size change (default 0.02 = 2%%)")
+    margins.add_argument("--speedup-margin", type=float, default=0.25,
+                         help="allowed drop of the IR's speed-up over the framework, with --bench (default 0.25)")
     margins.add_argument("--time-margin", type=float, default=1.0,
                          help="allowed conversion-time growth (default 1.0 = 100%%, and at least 5 s)")
 
@@ -60,8 +65,10 @@ def run(args) -> int:
                                                      if args.changed_since else ""))
         return 0
     baseline = check.load_baseline(args.baseline) if args.baseline else {}
-    margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin)
+    margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin,
+                            speedup=args.speedup_margin)
     run_options = ["--device", args.device] + (["--strict-precision"] if args.strict_precision else [])
+    run_options += [] if args.bench else ["--no-bench"]
     if args.precision is not None:
         run_options += ["--precision", ",".join(args.precision) or "none"]
     runs = check.conversions(paths)

@@ -20,6 +20,14 @@ def add_arguments(parser) -> None:
                         "recipe's main conversion, or the variant named as RECIPE@VARIANT)")
     parser.add_argument("--no-variants", action="store_true",
                         help="run only the recipes' main conversions, not their variants")
+    parser.add_argument("--quantize", choices=("int8", "none"),
+                        help="int8: also make an INT8 IR with NNCF, kept only if it passes the recipe's accuracy "
+                             "gate (quantize.tolerance); default: the recipe's quantize.precision")
+    bench = parser.add_mutually_exclusive_group()
+    bench.add_argument("--bench", dest="bench", action="store_true", default=None,
+                       help="run the bench stage even where the recipe turns it off (bench.enabled)")
+    bench.add_argument("--no-bench", dest="bench", action="store_false",
+                       help="skip the bench stage (timing the IR against the framework)")
     add_precision_options(parser)
     add_recipe_overrides(parser)
 
@@ -43,7 +51,7 @@ def run(args) -> int:
             worst = max(worst, error.exit_code)
             continue
         result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend, args.device,
-                                                   args.precision, args.strict_precision))
+                                               args.precision, args.strict_precision, args.quantize, args.bench))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
         elif result.message:

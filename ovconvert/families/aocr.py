@@ -23,6 +23,9 @@ log = logging.getLogger("ovconvert")
 
 # Code besides this module that decides what the recipes convert (ovconvert check --changed-since).
 CODE_PATHS = ("ovconvert/aocr/",)
+# IRs take any batch where the graph allows (convert.dynamic_batch unset): tried, and dropped when a
+# batch does not answer as one input at a time.
+ANY_BATCH = True
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "aocr" / "pretrained"
 STRING_INPUT = "input:0"
 
@@ -96,3 +99,30 @@ def validation_samples(recipe, frozen, cut) -> list:
     from ovconvert.families.aocr_legacy import samples_through_graph
 
     return samples_through_graph(frozen.path, cut, STRING_INPUT, sample_images(recipe))
+
+
+# What the quantize stage calibrates on when the recipe names nothing (quantize.calibration).
+CALIBRATION = ("words",)
+
+
+def calibration_samples(recipe, frozen, cut) -> list:
+    """Calibration inputs for INT8: the annotation files given in quantize.calibration (the user's own
+    word images, best), and for "words" rendered random strings of the model's charset, none of them a
+    validation word. Made through the graph like validation inputs, so the IR sees what it will see."""
+    import dataclasses
+
+    from ovconvert.families import words
+    from ovconvert.families.aocr_legacy import samples_through_graph
+
+    count = recipe.validate.count  # the quantize stage passes quantize.* as validate.images/count
+    files = tuple(source for source in recipe.validate.images if source != "words")
+    images = sample_images(dataclasses.replace(recipe, validate=dataclasses.replace(recipe.validate, images=files))) \
+        if files else []
+    if "words" in recipe.validate.images:
+        rng = np.random.default_rng(1234)
+        alphabet = sorted({c for c in _charset(recipe.validate.args["config"]) if c.isalnum()})
+        while len(images) < count:
+            text = "".join(rng.choice(alphabet, size=int(rng.integers(2, 13))))
+            height = int(rng.choice((32, 40, 48, 64)))
+            images.append((f"calibration-{len(images)}", words.png_bytes(words.render(text, height)), text))
+    return samples_through_graph(frozen.path, cut, STRING_INPUT, images[:count])

@@ -106,3 +106,17 @@ def resolved_width(spec_text: str) -> int:
     from ovconvert.graph.tensor_spec import parse_tensor_spec
 
     return parse_tensor_spec(spec_text).shape[2]
+
+
+CALIBRATION = ("words",)
+
+
+def calibration_samples(recipe, frozen, cut) -> list:
+    """INT8 calibration inputs: rendered random strings of aocr's default charset (0-9, A-Z), none of
+    them a validation word."""
+    rng = np.random.default_rng(1234)
+    alphabet = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    texts = ["".join(rng.choice(alphabet, size=int(rng.integers(2, 11)))) for _ in range(recipe.validate.count)]
+    return samples_through_graph(frozen.path, cut, STRING_INPUT,
+                                 [(text, words.png_bytes(words.render(text, int(rng.choice((32, 48, 64))))), text)
+                                  for text in texts])

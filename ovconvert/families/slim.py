@@ -49,6 +49,10 @@ IMAGENET_RGB_MEANS = np.array([123.68, 116.78, 103.94], dtype=np.float32)  # sli
 INCEPTION_CENTRAL_FRACTION = 0.875  # slim's inception_preprocessing at evaluation
 VGG_RESIZE_SIDE = 256  # slim's vgg_preprocessing at evaluation
 
+# IRs take any batch where the graph allows (convert.dynamic_batch unset): tried, and dropped when a
+# batch does not answer as one input at a time.
+ANY_BATCH = True
+
 
 def tf_slim_has(name: str) -> bool:
     return name in NETWORKS and NETWORKS[name][0].startswith("tf_slim.")

@@ -371,6 +371,12 @@ def check_recipe(recipe: Recipe, where: str, path: Path) -> None:
     if recipe.validate.count < 1:
         raise RecipeError(where, "validate.count", f"expected at least 1 input to validate on, got "
                           f"{recipe.validate.count}")
+    if recipe.quantize.count < 1:
+        raise RecipeError(where, "quantize.count", f"expected at least 1 calibration input, got "
+                          f"{recipe.quantize.count}")
+    if recipe.bench.batch < 1 or recipe.bench.seconds <= 0:
+        raise RecipeError(where, "bench", f"expected a batch of at least 1 and seconds above 0, got batch "
+                          f"{recipe.bench.batch}, seconds {recipe.bench.seconds}")
     channels = _channels(specs, convert.layout)
     for name in ("mean_values", "scale_values"):
         values = getattr(convert, name)

@@ -102,8 +102,10 @@ class Convert:
     timeout_s: int = 600
     # The IR takes any batch: the batch dimension of every input shape is given to mo as -1 (ovc: the
     # model is reshaped), so one IR serves batch 1 and batch 32; validation checks a batch of all inputs
-    # against one at a time.
-    dynamic_batch: bool = False
+    # against one at a time. true: required (a graph that cannot fails validation); false: batch as
+    # the graph says; unset: where the graph allows — families that can (Slim, aocr) try it, and convert
+    # again with the graph's batch when a batch does not answer as one input at a time.
+    dynamic_batch: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,46 @@ class Validate:
 
 
 @dataclass(frozen=True)
+class Quantize:
+    """INT8 through NNCF post-training quantization, kept only when it passes its own accuracy gate
+    (docs/architecture.md, "INT8")."""
+
+    # "int8": quantize the validated FP32 IR (`--quantize int8` sets it for one run); "none": do not.
+    precision: str = choice("none", "int8")
+    # What to calibrate on, kept apart from the validation inputs. Empty: the family's own (image
+    # families: random crops of the sample photos at other places and scales, "crops:skimage"; aocr:
+    # rendered words that are not validation words, "words"). Paths (images, or aocr annotation files)
+    # bring the user's own data, which is what calibration is best on.
+    calibration: tuple[str, ...] = ()
+    count: int = 100
+    # The gate: the INT8 IR against the framework, keys as in validate.tolerance. Unset: the family's
+    # allowed drop (top-1 agreement ≥ 0.9, strings ≥ 0.95, boxes ≥ 0.9, tensors within 10%). Set a
+    # minimum to 1.0 to allow no drop at all.
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    # NNCF's preset: "performance" (symmetric weights and activations; NNCF's default, and on the
+    # bundled aocr model the one that keeps 99 of 100 held-out words, where "mixed" keeps 87–97) or
+    # "mixed" (asymmetric activations, for models whose activations are far from zero-centred).
+    preset: str = choice("performance", "mixed")
+    # Node names (regular expressions) NNCF leaves in f32, for layers that lose too much in int8.
+    keep_f32: tuple[str, ...] = ()
+    # "auto": when plain post-training INT8 fails the gate, quantize again with NNCF's accuracy control
+    # (layers that cost the most agreement stay f32 until the drop is within the gate's); "plain": once.
+    method: str = choice("auto", "plain")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """The benchmark stage: the IR against the framework in one process (docs/architecture.md, "Bench")."""
+
+    # On in `ovconvert run`; `check` runs it only with --bench.
+    enabled: bool = True
+    # The batch of the throughput rows (the IR is reshaped when it takes any batch; otherwise N requests).
+    batch: int = 32
+    # Time spent measuring, all configurations together, after warm-up.
+    seconds: float = 6.0
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     family: str = choice(*FAMILIES)
@@ -155,6 +197,8 @@ class Recipe:
     cut: Cut = field(default_factory=Cut)
     convert: Convert = field(default_factory=Convert)
     validate: Validate = field(default_factory=Validate)
+    quantize: Quantize = field(default_factory=Quantize)
+    bench: Bench = field(default_factory=Bench)
     notes: str = ""
     # Further conversions of the same source, run after the main one: variant name → `--set`-style
     # overrides ({"freeze.graph": ..., "cut.inputs": [...]}). Run one alone as `recipe@variant`.

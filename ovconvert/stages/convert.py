@@ -125,6 +125,8 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
             raise ToolError(f"{spec.backend} failed with exit code {returncode}"
                             f"{': ' + cause if cause else ''} (log: {log_path}); fix the "
                             f"{fix_hint}", _tail(log_path, 3) if not cause else "")
+        if spec.dynamic_batch and (freed := free_batch_in_reshapes(xml)):
+            log.info("      any batch: %d Reshape(s) had batch 1 baked into their target shape; now -1", freed)
         final_dir.mkdir(parents=True, exist_ok=True)
         # The .bin first: an .xml present means its weights are complete.
         binary.replace(final_dir / binary.name)
@@ -132,6 +134,45 @@ def convert(spec: Convert, model: Path, inputs: tuple[TensorSpec, ...], outputs:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return IR(final_dir / xml.name, final_dir / binary.name, tuple(display), log_path, seconds)
+
+
+def free_batch_in_reshapes(xml: Path) -> int:
+    """Frozen graphs often carry the batch of the graph they were frozen from as a constant: Slim's
+    `Predictions/Reshape_1` to [1, 1001], a flatten to [1, -1]. Given any batch by mo, such an IR still
+    fails at batch 2. Where a Reshape's input has a dynamic batch and its target shape is a constant
+    beginning with 1 (and no other -1), that 1 becomes -1: the batch passes through, every other
+    dimension stays. Validation then runs a batch against one input at a time, which catches a
+    reshape that mixed inputs. Rewrites the IR in place; returns how many Reshapes changed."""
+    import numpy as np
+    import openvino as ov
+    from openvino.runtime import opset13
+
+    core = ov.Core()
+    model = core.read_model(str(xml))
+    changed = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "Reshape":
+            continue
+        data, pattern = op.input_value(0), op.input_value(1).get_node()
+        shape = data.get_partial_shape()
+        if pattern.get_type_name() != "Constant" or shape.rank.is_dynamic or shape.rank.get_length() == 0 \
+                or not shape[0].is_dynamic:
+            continue
+        target = pattern.get_data().copy()
+        if target.ndim != 1 or target.size == 0 or target[0] != 1 or -1 in target[1:]:
+            continue
+        target[0] = -1
+        op.input(1).replace_source_output(opset13.constant(np.asarray(target, dtype=target.dtype)).output(0))
+        changed += 1
+    if changed:
+        model.validate_nodes_and_infer_types()
+        # Beside, then renamed over: the weights of the IR just read are memory-mapped, and writing into
+        # that .bin in place would pull the pages from under the model (SIGBUS).
+        rewritten = xml.with_name(f".batch-{xml.name}")
+        ov.save_model(model, str(rewritten), compress_to_fp16=False)
+        rewritten.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+        rewritten.replace(xml)
+    return changed
 
 
 def mo_ext_dir() -> Path:

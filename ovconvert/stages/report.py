@@ -53,6 +53,10 @@ def markdown(report: dict) -> str:
         lines += _precision_table(report["precisions"], validation["metric"] if validation else "")
     for warning in report.get("precision_warnings") or []:
         lines += ["", f"**Warning:** {warning}"]
+    if report.get("int8"):
+        lines += _int8_section(report["int8"])
+    if report.get("bench"):
+        lines += _bench_section(report["bench"])
     if report.get("environment"):
         from ovconvert.environment import one_line
 
@@ -74,6 +78,39 @@ def _precision_table(rows: list[dict], metric: str) -> list[str]:
         status = row["status"] + (f": {row['change']}" if row.get("change") else "")
         lines.append(f"| {row['name']} | {row['requested']} | {_cell(row['metrics'].get(key, '-'))} | "
                      f"{_cell(row['metrics'].get(difference, '-'))} | {_cell(status)} |")
+    return lines
+
+
+def _int8_section(int8: dict) -> list[str]:
+    lines = ["", f"## INT8 (NNCF): {int8['status']}", ""]
+    if int8["status"] == "error":
+        return lines + [int8["error"]]
+    if int8["status"] == "already int8":
+        return lines + [f"Not quantized again: the IR has {int8['fake_quantize_layers']} FakeQuantize layers "
+                        "already, which run in int8 on CPUs that have it."]
+    lines += [f"Calibrated on {int8['calibration']} ({int8['seconds']} s, {int8['fake_quantize_layers']} FakeQuantize "
+              f"layers); gated against the framework on the validation inputs. IR: `{int8['ir']}`", ""]
+    lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in int8["metrics"].items()]
+    if int8["failures"]:
+        lines += ["", "Gate failed: " + "; ".join(int8["failures"]) + " — the FP32 IR is the result."]
+    return lines
+
+
+def _bench_section(bench: dict) -> list[str]:
+    """The bench table (one row per configuration, interleaved in one process) and the recommendation."""
+    if bench.get("error"):
+        return ["", "## Speed", "", f"Not measured: {bench['error']}"]
+    lines = ["", "## Speed", "", "Measured in one process, round-robin; speed-up is inputs/s over the framework at "
+             "the same batch.", "", "| configuration | mode | median ms | p90 ms | inputs/s | speed-up |",
+             "|---|---|---|---|---|---|"]
+    for row in bench["rows"]:
+        speedup = f"{row['speedup']:.2f}×" if row.get("speedup") else "reference"
+        name = row["name"] + ("" if row["validated"] else " (not validated)")
+        lines.append(f"| {name} | {row['mode']} | {row['median_ms']:.2f} | {row['p90_ms']:.2f} | "
+                     f"{row['items_per_s']:.1f} | {speedup} |")
+    from ovconvert.stages.bench import recommendation_lines
+
+    lines += [""] + [f"**{line[0].upper()}{line[1:]}**" for line in recommendation_lines(bench["recommendation"])]
     return lines
 
 

@@ -49,6 +49,8 @@ class ValidationResult:
     # Why TensorFlow's own answers look untrained or degenerate (every word the same, one class for every
     # image, no box): agreement then proves less, and the run says so.
     degenerate: str = ""
+    # Why an IR that declares any batch does not answer a batch as it answers one input at a time.
+    batch_failure: str = ""
 
     def reading_lines(self) -> list[str]:
         """For OCR: what each image reads on both sides, and its label."""
@@ -76,6 +78,9 @@ class Validation:
     precisions: list[PrecisionRow]
     device: DeviceInfo
     quantized_layers: int = 0  # FakeQuantize layers: int8 on devices that have it, whatever the hint
+    # The inputs and the framework's answers, for the stages after this one (quantize, bench).
+    samples: list = field(default_factory=list, repr=False)
+    framework_outputs: list = field(default_factory=list, repr=False)
 
 
 def validate(recipe, frozen, cut, ir, device: str = "CPU",
@@ -107,7 +112,7 @@ def validate(recipe, frozen, cut, ir, device: str = "CPU",
         for target in deployment_targets(info, precisions):
             rows.append(_judge_target(core, model, target, info, recipe, family, samples, tf_outputs, cut))
     quantized = sum(1 for op in model.get_ops() if op.get_type_name() == "FakeQuantize")
-    return Validation(result, rows, info, quantized)
+    return Validation(result, rows, info, quantized, samples, tf_outputs)
 
 
 def _takes_any_batch(model) -> bool:
@@ -128,7 +133,14 @@ def _check_one_batch(core, model, samples, output_names, device, single_outputs,
         return  # inputs of different sizes cannot be stacked into one batch
     stacked = [np.concatenate([sample.ir_feed[i] for sample in samples]) for i in range(len(samples[0].ir_feed))]
     batch = Sample(f"batch of {len(samples)}", {}, stacked)
-    (batched,), _ = run_ir(core, model, [batch], output_names, Target(device, REFERENCE))
+    try:
+        (batched,), _ = run_ir(core, model, [batch], output_names, Target(device, REFERENCE))
+    except ToolError as error:
+        result.batch_failure = f"it fails on a batch of {len(samples)} ({error})"
+        result.failures.append(f"the IR declares any batch but {result.batch_failure}; "
+                               "convert with convert.dynamic_batch: false")
+        result.passed = False
+        return
     worst = 0.0
     for index, single in enumerate(single_outputs):
         for output, value in zip(single, batched):
@@ -138,6 +150,7 @@ def _check_one_batch(core, model, samples, output_names, device, single_outputs,
     result.metrics["batch"] = len(samples)
     result.metrics["batch_max_abs_diff"] = worst
     if worst > BATCH_TOLERANCE:
+        result.batch_failure = f"a batch answers differently from one input at a time ({worst:.3g})"
         result.failures.append(f"a batch of {len(samples)} answers differently from one input at a time "
                                f"(max difference {worst:.3g} > {BATCH_TOLERANCE:g})")
         result.passed = False
@@ -217,7 +230,11 @@ def run_ir(core, model, samples: list[Sample], output_names: tuple[str, ...],
     request = compiled.create_infer_request()
     results = []
     for sample in samples:
-        request.infer(sample.ir_feed)
+        try:
+            request.infer(sample.ir_feed)
+        except RuntimeError as error:  # the CPU plugin's message: its last non-empty line names the node
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            raise ToolError(f"OpenVINO failed on input {sample.name}: {lines[-1] if lines else error}") from None
         results.append([request.get_output_tensor(i).data.copy() for i in order])
     return results, ran_at
 

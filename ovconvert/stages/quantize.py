@@ -1,0 +1,218 @@
+"""Stage 7, quantize: an INT8 IR through NNCF, kept only when it passes the recipe's accuracy gate.
+
+NNCF's post-training quantization (the maintained successor of OpenVINO's POT and Open Model Zoo's
+omz_quantizer) inserts FakeQuantize layers into the validated FP32 IR, calibrated on inputs of the
+model's own kind that are kept apart from the validation inputs: crops of the sample photos at other
+places and scales, words that are not validation words, or the user's own data (quantize.calibration).
+
+The INT8 IR is then validated against the framework like any IR, on the validation inputs, with
+quantize.tolerance (the allowed drop) instead of validate.tolerance. It lands in ir-int8/ only when it
+passes; otherwise in ir-int8-rejected/ with the reason in the report, and the run still delivers the
+FP32 IR. Models that are quantized already (FakeQuantize in the IR, the TFLite-quantized family) are
+not quantized again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ovconvert import families
+from ovconvert.errors import ToolError, UserError
+from ovconvert.recipes.schema import Tolerance
+
+log = logging.getLogger(__name__)
+
+# The drop an INT8 IR may show against the framework when the recipe sets no quantize.tolerance: about
+# what post-training INT8 costs a healthy model. A model that loses more needs quantize.keep_f32 or
+# more representative calibration data, and the run says so.
+INT8_TOLERANCE = {
+    "classification": {"min_top1_agreement": 0.9},
+    "ocr": {"min_string_match": 0.95},
+    "detection": {"min_detection_match": 0.9},
+    "tensors": {"max_rel_diff": 0.1},
+}
+
+
+@dataclass
+class Quantized:
+    status: str  # "passed", "failed the gate", "already int8"
+    xml: Optional[Path] = None
+    model: object = field(default=None, repr=False)
+    metrics: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)
+    calibration: str = ""
+    seconds: float = 0.0
+    fake_quantize: int = 0
+    method: str = ""  # "post-training", or "accuracy control" when the plain one failed the gate
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "ir": str(self.xml) if self.xml else None, "metrics": self.metrics,
+                "failures": self.failures, "calibration": self.calibration, "seconds": round(self.seconds, 2),
+                "fake_quantize_layers": self.fake_quantize,
+                "method": self.method}
+
+
+def gate_tolerance(recipe) -> Tolerance:
+    """quantize.tolerance where the recipe sets it, else the family's allowed drop for the metric."""
+    chosen = {k: v for k, v in dataclasses.asdict(recipe.quantize.tolerance).items() if v is not None}
+    return Tolerance(**(chosen or INT8_TOLERANCE[recipe.validate.metric]))
+
+
+def quantize(recipe, frozen, cut, ir, validation, out_dir: Path, device: str) -> Quantized:
+    """Quantize `ir` (validated at f32) to INT8 and gate it on the validation inputs. When the plain
+    quantization fails the gate and quantize.method allows, NNCF's accuracy control quantizes again,
+    keeping in f32 the layers that cost the most, until the calibration inputs agree with the FP32 IR
+    within the gate's drop; the gate then judges that IR on the validation inputs as before."""
+    import openvino as ov
+
+    from ovconvert.precision import REFERENCE, Target
+    from ovconvert.stages.validate import METRICS, run_ir
+
+    if validation.quantized_layers:
+        return Quantized("already int8", ir.xml, fake_quantize=validation.quantized_layers,
+                         calibration="none: the model is quantized already (its FakeQuantize layers run in int8)")
+    family = families.get(recipe.family)
+    calibration, described = calibration_samples(recipe, frozen, cut)
+    log.info("      calibrating on %d input(s): %s", len(calibration), described)
+    core = ov.Core()
+    fp32 = core.read_model(str(ir.xml))
+    compare, tolerance = METRICS[recipe.validate.metric], gate_tolerance(recipe)
+
+    def gate(model):
+        outputs, _ = run_ir(core, model, validation.samples, cut.outputs, Target(device, REFERENCE))
+        return compare(recipe, family, validation.samples, validation.framework_outputs, outputs, tolerance)
+
+    started = time.monotonic()
+    method = "post-training"
+    model = _nncf_quantize(fp32, calibration, recipe.quantize)
+    judged = gate(model)
+    if not judged.passed and recipe.quantize.method == "auto" and _agreement_drop(recipe, tolerance) is not None:
+        log.info("      plain INT8 failed the gate (%s); quantizing again with accuracy control",
+                 "; ".join(judged.failures))
+        model = _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, tolerance)
+        judged, method = gate(model), "accuracy control"
+    seconds = time.monotonic() - started
+    fake_quantize = sum(1 for op in model.get_ops() if op.get_type_name() == "FakeQuantize")
+    status = "passed" if judged.passed else "failed the gate"
+    xml = _save(model, out_dir / ("ir-int8" if judged.passed else "ir-int8-rejected"), ir.xml.name)
+    return Quantized(status, xml, model, judged.metrics, list(judged.failures), described, seconds, fake_quantize,
+                     method)
+
+
+def _agreement_drop(recipe, tolerance: Tolerance) -> Optional[float]:
+    """The drop in the task's agreement the gate allows (1 − its minimum), or None for raw tensors,
+    whose gate is a difference and has no agreement to control."""
+    from ovconvert.precision import table_keys
+
+    key = table_keys(recipe.validate.metric)[0]
+    minimum = getattr(tolerance, f"min_{key}", None)
+    return None if minimum is None else max(0.0, 1.0 - minimum)
+
+
+def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, tolerance):
+    """nncf.quantize_with_accuracy_control, its metric the task's agreement with the FP32 IR on the
+    calibration inputs (labels the FP32 IR gives them: the validation inputs stay unseen)."""
+    from ovconvert.precision import REFERENCE, Target, table_keys
+    from ovconvert.recipes.schema import Tolerance as NoLimits
+    from ovconvert.stages.validate import METRICS, run_ir
+
+    nncf = _import_nncf()
+    reference, _ = run_ir(core, fp32, calibration, cut.outputs, Target(device, REFERENCE))
+    key = table_keys(recipe.validate.metric)[0]
+    order = _output_order(fp32, cut.outputs)
+
+    def agreement(compiled, items) -> float:
+        request = compiled.create_infer_request()
+        outputs = []
+        for sample, _ in items:
+            request.infer(sample.ir_feed)
+            outputs.append([request.get_output_tensor(i).data.copy() for i in order])
+        samples = [sample for sample, _ in items]
+        return float(METRICS[recipe.validate.metric](recipe, family, samples, [ref for _, ref in items], outputs,
+                                                     NoLimits()).metrics[key])
+
+    items = list(zip(calibration, reference))
+    dataset = nncf.Dataset(items, lambda item: item[0].ir_feed)
+    preset = nncf.QuantizationPreset.MIXED if recipe.quantize.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return nncf.quantize_with_accuracy_control(
+                fp32, dataset, dataset, agreement, max_drop=_agreement_drop(recipe, tolerance),
+                drop_type=nncf.DropType.ABSOLUTE, preset=preset, subset_size=len(calibration))
+    except Exception as error:  # noqa: BLE001 — as in _nncf_quantize
+        raise ToolError(f"NNCF's accuracy control failed: {str(error).splitlines()[0] if str(error) else error!r}") \
+            from None
+
+
+def _output_order(model, names) -> list[int]:
+    order = []
+    for index, name in enumerate(names):
+        found = [i for i, port in enumerate(model.outputs) if name in port.get_names() or f"{name}:0" in port.get_names()]
+        order.append(found[0] if found else index)
+    return order if len(model.outputs) >= len(names) else list(range(len(model.outputs)))
+
+
+def _nncf_quantize(model, calibration: list, spec):
+    nncf = _import_nncf()
+    dataset = nncf.Dataset(calibration, lambda sample: sample.ir_feed)
+    preset = nncf.QuantizationPreset.MIXED if spec.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+    ignored = nncf.IgnoredScope(patterns=list(spec.keep_f32), validate=False) if spec.keep_f32 else None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars write to stdout
+            return nncf.quantize(model, dataset, preset=preset, subset_size=len(calibration),
+                                 **({"ignored_scope": ignored} if ignored else {}))
+    except Exception as error:  # NNCF raises many kinds; each is a failure of the tool, not of the input
+        raise ToolError(f"NNCF could not quantize the IR: {str(error).splitlines()[0] if str(error) else error!r}"
+                        " (try quantize.preset: performance, or quantize.keep_f32 for the layer it names)") from None
+
+
+def _import_nncf():
+    """NNCF prints an INFO line to stdout when imported and logs through its own stdout handler; its
+    warnings go through our logging instead, and the rest is not shown."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import nncf
+    from nncf.common.logging.logger import nncf_logger
+
+    nncf_logger.handlers = []
+    nncf_logger.propagate = True
+    nncf_logger.setLevel(logging.WARNING)
+    return nncf
+
+
+def _save(model, directory: Path, file_name: str) -> Path:
+    """Write the IR into a temporary directory beside `directory`, then rename: never a half-written IR."""
+    import openvino as ov
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        ov.save_model(model, str(partial / file_name), compress_to_fp16=False)
+        partial.rename(directory)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return directory / file_name
+
+
+def calibration_samples(recipe, frozen, cut) -> tuple[list, str]:
+    """Inputs to calibrate on, made the way the family makes validation inputs (so the IR gets exactly
+    what it will get in use), from quantize.calibration or the family's default set."""
+    family = families.get(recipe.family)
+    sources = recipe.quantize.calibration or getattr(family, "CALIBRATION", ("crops:skimage",))
+    swapped = dataclasses.replace(recipe, validate=dataclasses.replace(
+        recipe.validate, images=tuple(sources), count=recipe.quantize.count))
+    maker = getattr(family, "calibration_samples", family.validation_samples)
+    samples = maker(swapped, frozen, cut)
+    if not samples:
+        raise UserError(f"quantize.calibration {list(sources)} gave no inputs; give images or annotation files")
+    return samples, ", ".join(sources)

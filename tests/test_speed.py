@@ -1,0 +1,163 @@
+"""The stages after validation that make a conversion fast: IRs that take any batch, INT8 through NNCF
+behind its accuracy gate, and the bench stage with its recommendation (issue 12)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import fixture_path
+from ovconvert.recipes.schema import Convert
+from ovconvert.stages.convert import convert
+
+
+def _frozen(tmp_path, name, target_shape):
+    """x [1,2,3] → Reshape(target_shape) → ×2: a frozen graph whose Reshape target is a constant."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 2, 3], tf.float32, name="x")])
+    def model(x):
+        return tf.identity(tf.reshape(x, target_shape) * 2.0, name="y")
+
+    path = tmp_path / f"{name}.pb"
+    path.write_bytes(convert_variables_to_constants_v2(model.get_concrete_function()).graph.as_graph_def()
+                     .SerializeToString())
+    return path
+
+
+def _ir_at_batch(tmp_path, name, target_shape, batch):
+    import openvino as ov
+
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+
+    graph = _frozen(tmp_path, name, target_shape)
+    ir = convert(Convert(dynamic_batch=True), graph, (parse_tensor_spec("x:0[1,2,3]{f32}"),), ("y",),
+                 tmp_path / name, name)
+    x = np.arange(batch * 6, dtype=np.float32).reshape(batch, 2, 3)
+    return ov.Core().compile_model(str(ir.xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})([x])[0], x
+
+
+def test_a_reshape_with_the_frozen_batch_baked_in_takes_any_batch(tmp_path):
+    # Slim's Predictions/Reshape_1 is frozen as [1, 1001]; this one as [1, 6].
+    y, x = _ir_at_batch(tmp_path, "flat", [1, 6], batch=3)
+    np.testing.assert_allclose(y, x.reshape(3, 6) * 2.0)
+
+
+def test_a_reshape_that_mixes_the_batch_is_left_alone(tmp_path):
+    # [1, -1] flattens the whole batch into one row: not a batch dimension, so not rewritten (and
+    # validation's batch check is what rejects such an IR for any batch).
+    y, x = _ir_at_batch(tmp_path, "mixed", [1, -1], batch=3)
+    assert y.shape == (1, 18)
+
+
+def _run(cli, tmp_path, name, *args):
+    out = tmp_path / name
+    code, stdout, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache", *args)
+    return code, stdout, err, json.loads((out / "report.json").read_text()), out
+
+
+def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configuration(cli, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    code, stdout, err, report, out = _run(cli, tmp_path, "int8", "--quantize", "int8", "--bench",
+                                          "--set", "bench.seconds=1", "--set", "bench.batch=8")
+    assert code == 0, err
+    int8 = report["int8"]
+    assert int8["status"] == "passed" and int8["fake_quantize_layers"] > 10
+    assert int8["metrics"]["string_match"] >= 0.95 and int8["calibration"] == "words"
+    assert (out / "ir-int8" / "aocr.xml").is_file() and not (out / "ir-int8-rejected").exists()
+    rows = report["bench"]["rows"]
+    assert {(r["engine"], r["precision"], r["hint"], r["batch"]) for r in rows} >= {
+        ("TensorFlow", "", "", 1), ("TensorFlow", "", "", 8), ("OpenVINO", "f32", "LATENCY", 1),
+        ("OpenVINO", "f32", "THROUGHPUT", 8), ("OpenVINO", "int8", "LATENCY", 1)}
+    # The aocr IR takes any batch, so its batch-8 row is one batch, not 8 calls.
+    assert any(r["mode"] == "one batch of 8" for r in rows if r["engine"] == "OpenVINO")
+    assert all(r["median_ms"] > 0 and r["rounds"] >= 5 for r in rows)
+    best = report["bench"]["recommendation"]
+    assert set(best) == {"latency", "throughput"}
+    for goal in best.values():
+        row = next(r for r in rows if r["name"] == goal["configuration"])
+        assert row["validated"] and goal["speedup"] == pytest.approx(row["speedup"])
+        assert goal["benchmark_app"].startswith(f"-m {row['ir']} -d CPU -hint ")
+    markdown = (out / "report.md").read_text()
+    assert "## Speed" in markdown and "## INT8 (NNCF): passed" in markdown and "Deploy for latency" in markdown
+    assert "deploy for throughput:" in caplog.text
+
+
+def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog):
+    # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere.
+    code, _, err, report, out = _run(cli, tmp_path, "gate", "--quantize", "int8", "--set",
+                                     "quantize.tolerance.max_abs_diff=0", "--set", "quantize.method=plain",
+                                     "--set", "quantize.count=20")
+    assert code == 0, err  # the FP32 IR is validated and stays the result
+    assert report["status"] == "converted" and (out / "ir" / "aocr.xml").is_file()
+    assert report["int8"]["status"] == "failed the gate" and "max_abs_diff" in report["int8"]["failures"][0]
+    assert (out / "ir-int8-rejected" / "aocr.xml").is_file() and not (out / "ir-int8").exists()
+    assert "INT8 IR failed its accuracy gate" in caplog.text
+    assert "bench" not in report  # tests run without it unless asked (conftest)
+
+
+def test_a_quantized_model_is_not_quantized_again(cli, tmp_path):
+    model = fixture_path("tflite-quant/mobilenet_v1_0.25_128_quant.tflite")
+    out = tmp_path / "tflite"
+    code, _, err = cli("run", "mobilenet_v1_0.25_128_quant", "--source", model, "-o", out, "--quantize", "int8",
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    int8 = json.loads((out / "report.json").read_text())["int8"]
+    assert int8["status"] == "already int8" and int8["fake_quantize_layers"] > 0
+    assert not (out / "ir-int8").exists()
+
+
+def _mobilenet(cli, tmp_path, name, *args):
+    model = fixture_path("slim/mobilenet_v1_0.25_128_frozen.pb")
+    out = tmp_path / name
+    code, _, err = cli("run", "mobilenet_v1_0.25_128", "--source", model, "-o", out, "--cache-dir",
+                       tmp_path / "cache", "--set", "validate.count=26", *args)
+    return code, err, json.loads((out / "report.json").read_text()), out
+
+
+def test_mobilenet_plain_int8_loses_photos_and_no_drop_allowed_rejects_it(cli, tmp_path):
+    code, err, report, out = _mobilenet(cli, tmp_path, "strict", "--quantize", "int8", "--set",
+                                        "quantize.method=plain", "--set", "quantize.tolerance.min_top1_agreement=1.0")
+    assert code == 0, err
+    assert report["int8"]["status"] == "failed the gate"
+    assert report["int8"]["metrics"]["top1_agreement"] < 1.0
+    assert (out / "ir-int8-rejected").is_dir() and not (out / "ir-int8").exists()
+
+
+def test_slim_ir_takes_any_batch(cli, tmp_path):
+    import openvino as ov
+
+    code, err, report, out = _mobilenet(cli, tmp_path, "batch")
+    assert code == 0, err
+    assert report["validation"]["metrics"]["batch"] == 26 and report["validation"]["metrics"]["batch_max_abs_diff"] < 1e-4
+    model = ov.Core().read_model(out / "ir" / "mobilenet_v1_0.25_128.xml")
+    assert model.inputs[0].get_partial_shape()[0].is_dynamic
+
+
+@pytest.mark.slow
+def test_mobilenet_int8_with_accuracy_control_agrees_on_24_of_26_photos(cli, tmp_path):
+    code, err, report, out = _mobilenet(cli, tmp_path, "int8", "--quantize", "int8", "--bench")
+    assert code == 0, err
+    int8 = report["int8"]
+    assert int8["status"] == "passed" and int8["method"] == "accuracy control"
+    assert int8["metrics"]["top1_agreement"] * 26 >= 24
+    assert {r["batch"] for r in report["bench"]["rows"]} == {1, 32}
+
+
+def test_bench_command_times_a_finished_run_and_cross_checks_with_benchmark_app(cli, tmp_path):
+    code, _, err, report, out = _run(cli, tmp_path, "plain")
+    assert code == 0, err
+    code, stdout, err = cli("bench", "recipes/aocr.yaml", "--run-dir", out, "--seconds", "1", "--batch", "4",
+                            "--benchmark-app")
+    assert code == 0, err
+    assert "deploy for latency: IR f32, LATENCY, batch 1" in stdout
+    bench = json.loads((out / "report.json").read_text())["bench"]
+    assert bench["batch"] == 4 and bench["benchmark_app"]["median_ms"] > 0
+    assert bench["benchmark_app"]["command"][:3] == ["benchmark_app", "-m", str(out / "ir" / "aocr.xml")]
+    assert "## Speed" in (out / "report.md").read_text()
+    code, _, err = cli("bench", "recipes/aocr.yaml", "--run-dir", tmp_path / "nowhere")
+    assert code == 2 and "has no report.json" in err
