@@ -15,18 +15,47 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ovconvert.pipeline import judge_precisions
+    from ovconvert.precision import REFERENCE
+
+    finished = load_finished_run(args)
+    validation = finished.validate(args.device, args.precision)
+    print(f"{validation.reference.summary()} at {REFERENCE}")
+    if not validation.reference.passed:
+        return 1
+    verdict = judge_precisions(validation, finished.recipe, args.strict_precision)
+    if verdict.failure:
+        print(f"ovconvert: error: {finished.recipe.name}: {verdict.failure}")
+        return 1
+    return 0
+
+
+class FinishedRun:
+    """A finished `ovconvert run` read back from its directory: the recipe (placeholders filled as the
+    run filled them), the frozen graph, the cut and the validated IR."""
+
+    def __init__(self, recipe, frozen, cut, ir, report: dict, run_dir: Path):
+        self.recipe, self.frozen, self.cut, self.ir, self.report, self.run_dir = recipe, frozen, cut, ir, report, run_dir
+
+    def validate(self, device: str, precisions):
+        from ovconvert.stages.validate import validate
+
+        return validate(self.recipe, self.frozen, self.cut, self.ir, device, precisions)
+
+
+def load_finished_run(args) -> FinishedRun:
+    """`args.recipe` and `args.run_dir` (and `args.overrides`) → FinishedRun, or a UserError saying what is
+    missing. Shared by `validate` and `bench`."""
     import json
 
     from ovconvert.errors import UserError
     from ovconvert.graph.tensor_spec import TensorSpec, parse_tensor_spec
-    from ovconvert.pipeline import placeholder_values, expand_all, ir_file_name, judge_precisions
-    from ovconvert.precision import REFERENCE
+    from ovconvert.pipeline import expand_all, ir_file_name, placeholder_values
     from ovconvert.recipes.loader import load_recipe
     from ovconvert.stages.acquire import default_cache_dir
     from ovconvert.stages.convert import IR
     from ovconvert.stages.cut import CutGraph, placeholder_name
     from ovconvert.stages.freeze import FrozenGraph
-    from ovconvert.stages.validate import validate
 
     recipe = load_recipe(args.recipe, tuple(args.overrides))
     report_path = args.run_dir / "report.json"
@@ -49,13 +78,4 @@ def run(args) -> int:
     cut = CutGraph(args.run_dir / "cut.pb", tuple(TensorSpec(placeholder_name(s), 0, s.shape, s.dtype)
                                                      for s in originals), outputs, originals)
     frozen = FrozenGraph(frozen_path, outputs, 0)
-    validation = validate(recipe, frozen, cut, IR(xml, xml.with_suffix(".bin"), (), Path(), 0.0),
-                          args.device, args.precision)
-    print(f"{validation.reference.summary()} at {REFERENCE}")
-    if not validation.reference.passed:
-        return 1
-    verdict = judge_precisions(validation, recipe, args.strict_precision)
-    if verdict.failure:
-        print(f"ovconvert: error: {recipe.name}: {verdict.failure}")
-        return 1
-    return 0
+    return FinishedRun(recipe, frozen, cut, IR(xml, xml.with_suffix(".bin"), (), Path(), 0.0), report, args.run_dir)

@@ -1,0 +1,81 @@
+"""The bundled aocr model through `ovconvert run --quantize int8 --bench`, then both IRs on 200 held-out
+words: the bench stage's table and recommendation (IR/TensorFlow ratios measured in one process), and how
+many of the held-out words the INT8 IR reads exactly as the FP32 IR does (issue 12's targets: best
+validated configuration ≥ 2.5× TensorFlow at batch 1 and ≥ 2× at batch 32; INT8 ≥ 99% of the words).
+
+Usage: python benchmarks/aocr_int8.py [--words FILE.tfrecords] [--seconds S]
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--words", default=str(REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"))
+    parser.add_argument("--seconds", type=float, default=20.0, help="the bench stage's measuring time")
+    args = parser.parse_args()
+
+    import openvino as ov
+
+    from ovconvert.aocr.data import _records, parse_record
+    from ovconvert.cli import main as ovconvert
+    from ovconvert.families import aocr as family
+    from ovconvert.families.aocr_legacy import samples_through_graph
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+    from ovconvert.recipes.loader import load_recipe
+    from ovconvert.stages.bench import recommendation_lines
+
+    work = Path(tempfile.mkdtemp(prefix="aocr-int8-"))
+    run_dir = work / "run"
+    if ovconvert(["-q", "run", "recipes/aocr.yaml", "-o", str(run_dir), "--cache-dir", str(work / "cache"),
+                  "--quantize", "int8", "--bench", "--set", f"bench.seconds={args.seconds}"]) != 0:
+        sys.exit("the conversion failed; see above")
+    report = json.loads((run_dir / "report.json").read_text())
+    if report["int8"]["status"] != "passed":
+        sys.exit(f"the INT8 IR did not pass its gate: {report['int8']}")
+
+    class Cut:  # the cut as the run recorded it
+        original_inputs = tuple(parse_tensor_spec(s) for s in report["cut"]["inputs"])
+        outputs = tuple(report["cut"]["outputs"])
+
+    frozen = report["frozen_graph"]["path"]
+    images = [(f"word{i}", image, label) for i, (image, label, _) in
+              enumerate(parse_record(r) for r in _records([args.words]))]
+    samples = samples_through_graph(frozen, Cut, family.STRING_INPUT, images)
+    recipe = load_recipe("recipes/aocr.yaml", (f"validate.args={{config: '{Path(frozen).parent / 'config.json'}'}}",))
+    core = ov.Core()
+
+    def read(xml: Path) -> list[str]:
+        request = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+        texts = []
+        for sample in samples:
+            request.infer(sample.ir_feed)
+            texts.append(family.decode([request.get_output_tensor(0).data.copy()], recipe))
+        return texts
+
+    fp32, int8 = read(run_dir / "ir" / "aocr.xml"), read(run_dir / "ir-int8" / "aocr.xml")
+    same = sum(a == b for a, b in zip(fp32, int8))
+    labels = [label for _, _, label in images]
+    print(f"held-out words ({args.words}): {len(samples)}")
+    print(f"  FP32 IR reads {sum(a == b for a, b in zip(fp32, labels))} correctly; INT8 IR "
+          f"{sum(a == b for a, b in zip(int8, labels))}")
+    print(f"  INT8 reads {same}/{len(samples)} ({same / len(samples):.1%}) exactly as FP32 does")
+    from ovconvert.environment import one_line
+
+    print(f"bench (ratios measured in one process; {one_line(report['environment'])}):")
+    for row in report["bench"]["rows"]:
+        ratio = f"{row['speedup']:.2f}×" if row.get("speedup") else "reference"
+        print(f"  {row['name']:<34} {row['mode']:<24} {row['median_ms']:8.2f} ms  {ratio}")
+    for line in recommendation_lines(report["bench"]["recommendation"]):
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()
