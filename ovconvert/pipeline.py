@@ -123,6 +123,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
 
         whole_model = freeze_spec.format == "tflite"  # a .tflite is converted as it is: no cut
         family = families.get(recipe.family)
+        if hasattr(family, "discover"):  # a user's own export: what its companion files say
+            recipe = family.discover(recipe, frozen.path, record)
         with timer.stage("summarize"):
             summary, graph_outputs = _summarize(frozen.path, whole_model, out_dir)
 
@@ -167,18 +169,39 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             record["ir"] = {str(made.xml): made.xml.stat().st_size, str(made.bin): made.bin.stat().st_size}
             return made
 
-        with timer.stage("convert", recipe.convert.backend):
-            ir = run_convert(convert_spec)
-
-        with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
-                                     f"{options.device}"):
-            validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
-            if try_any_batch and validation.reference.batch_failure:
-                note = f"the graph does not take any batch: {validation.reference.batch_failure}"
-                log.info("      %s; converting again with the graph's batch", note)
-                record.setdefault("discovered", []).append(note)
-                ir = run_convert(dataclasses.replace(convert_spec, dynamic_batch=False))
+        # mo's Object Detection API configs differ by the ODAPI release that made the graph: when the
+        # recipe's does not fit a user's export, the family names the others to try, in order; the first
+        # IR that converts and validates is kept, and the report says which.
+        candidates = family.transformations_candidates(recipe) if hasattr(family, "transformations_candidates") \
+            else [recipe.convert.transformations_config]
+        for attempt, transformations in enumerate(candidates):
+            last = attempt == len(candidates) - 1
+            spec = dataclasses.replace(convert_spec, transformations_config=transformations)
+            with timer.stage("convert", recipe.convert.backend):
+                try:
+                    ir = run_convert(spec)
+                except ToolError as error:
+                    if last:
+                        raise
+                    log.info("      %s does not fit this graph (%s); trying %s", Path(transformations).name,
+                             error.one_line().split(" (log:")[0], Path(candidates[attempt + 1]).name)
+                    continue
+            with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
+                                         f"{options.device}"):
                 validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
+                if try_any_batch and validation.reference.batch_failure:
+                    note = f"the graph does not take any batch: {validation.reference.batch_failure}"
+                    log.info("      %s; converting again with the graph's batch", note)
+                    record.setdefault("discovered", []).append(note)
+                    ir = run_convert(dataclasses.replace(spec, dynamic_batch=False))
+                    validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
+            if validation.reference.passed or last:
+                break
+            log.info("      the IR made with %s disagrees with TensorFlow; trying %s", Path(transformations).name,
+                     Path(candidates[attempt + 1]).name)
+        if attempt:
+            record.setdefault("discovered", []).append(
+                f"mo's {Path(transformations).name} fits this graph (tried {', '.join(Path(c).name for c in candidates[:attempt])} first)")
         result = validation.reference
         record["validation"] = dataclasses.asdict(result)
         record["environment"]["device"] = validation.device.to_json()
@@ -429,7 +452,8 @@ def _locate_in_archive(spec, acquired):
     matches = sorted(acquired.directory.rglob(wanted.name))
     if len(matches) != 1:
         return spec
-    log.info("      %s is at %s in the archive", wanted.name, matches[0].relative_to(acquired.directory))
+    log.info("      %s found at %s under %s", wanted.name, matches[0].relative_to(acquired.directory),
+             acquired.directory)
     return dataclasses.replace(spec, graph=str(matches[0]))
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
+
+import pytest
 
 from conftest import REPO, fixture_path
 
@@ -113,3 +117,68 @@ def test_missing_pipeline_config_and_unknown_transformations_config_are_user_err
                                            "convert.transformations_config=${mo_ext_dir}/front/tf/ssd_v9_support.json")
     assert code == 2 and "ssd_v9_support.json not found" in err and "ssd_v2_support.json" in err, err
     assert not (out / "ir").exists()
+
+
+# ----------------------------------------------------------- a user's own export, through a zoo recipe
+
+
+@pytest.fixture
+def user_export(tmp_path):
+    """What the ODAPI exporter leaves for a fine-tuned model: frozen_inference_graph.pb and the
+    pipeline.config it was trained with (here the AIY detector, 3 classes, 256×256 — not the zoo
+    recipe's 90 classes and 300×300)."""
+    directory = tmp_path / "my-export"
+    directory.mkdir()
+    shutil.copy(fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb"),
+                directory / "frozen_inference_graph.pb")
+    shutil.copy(REPO / "recipes/odapi/aiy_person_cat_dog/pipeline.config", directory / "pipeline.config")
+    return directory
+
+
+def test_a_user_export_dir_converts_through_the_zoo_recipe_with_what_its_pipeline_config_says(cli, tmp_path,
+                                                                                            user_export):
+    out = tmp_path / "mine"
+    code, _, err = cli("run", "ssd_mobilenet_v1_coco@tf_postprocessing", "--source", user_export, "-o", out,
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["cut"]["inputs"] == ["image_tensor:0[1,256,256,3]{u8}"]
+    assert report["discovered"][:3] == [f"pipeline.config found beside the graph ({user_export / 'pipeline.config'})",
+                                        "3 classes (num_classes in pipeline.config)",
+                                        "input 256×256 from fixed_shape_resizer (the recipe says 300×300)"]
+    metrics = report["validation"]["metrics"]
+    assert metrics["detections"] >= 5 and metrics["matched"] == metrics["detections"]
+    # A value set by the user wins over what the files say.
+    cli("run", "ssd_mobilenet_v1_coco@tf_postprocessing", "--source", user_export, "-o", tmp_path / "set",
+        "--set", "cut.inputs=['image_tensor:0[1,300,300,3]{u8}']", "--cache-dir", tmp_path / "cache")
+    report = json.loads((tmp_path / "set" / "report.json").read_text())
+    assert report["cut"]["inputs"] == ["image_tensor:0[1,300,300,3]{u8}"]
+    assert not any("fixed_shape_resizer" in note for note in report.get("discovered", []))
+
+
+def test_a_user_export_without_pipeline_config_says_where_to_put_it(cli, tmp_path, user_export):
+    (user_export / "pipeline.config").unlink()
+    code, _, err = cli("run", "ssd_mobilenet_v1_coco", "--source", user_export, "-o", tmp_path / "none",
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 2 and "no pipeline.config beside" in err and "--set convert.pipeline_config=PATH" in err, err
+
+
+def test_transformations_candidates_follow_odapi_releases(tmp_path):
+    from ovconvert.families.odapi import transformations_candidates
+    from ovconvert.recipes.loader import load_recipe
+
+    names = [Path(c).name for c in transformations_candidates(
+        _expanded(load_recipe("ssd_mobilenet_v1_coco", source_path=str(tmp_path))))]
+    assert names[0] == "ssd_v2_support.json"
+    assert names.index("ssd_support_api_v1.14.json") < names.index("ssd_support_api_v1.15.json") \
+        < names.index("ssd_support_api_v2.0.json")
+    faster = [Path(c).name for c in transformations_candidates(_expanded(load_recipe("faster_rcnn_inception_v2_coco")))]
+    assert all(name.startswith("faster_rcnn_support") for name in faster) and len(faster) >= 8
+    chosen = load_recipe("ssd_mobilenet_v1_coco", ("convert.transformations_config=${mo_ext_dir}/front/tf/ssd_support_api_v1.15.json",))
+    assert [Path(c).name for c in transformations_candidates(_expanded(chosen))] == ["ssd_support_api_v1.15.json"]
+
+
+def _expanded(recipe):
+    from ovconvert.pipeline import expand_all, placeholder_values
+
+    return expand_all(recipe, placeholder_values(recipe, Path("/tmp"), Path("/tmp")))

@@ -11,6 +11,9 @@ preprocessing.
 
 from __future__ import annotations
 
+import re
+from typing import Optional
+
 import numpy as np
 from PIL import Image
 
@@ -70,3 +73,117 @@ def validation_samples(recipe, frozen, cut) -> list:
         ir_type = np.uint8 if cut.inputs[0].dtype in ("u8", "uint8") else np.float32
         samples.append(Sample(name, {IMAGE_INPUT: resized[None]}, [np.ascontiguousarray(raw[None], dtype=ir_type)]))
     return samples
+
+
+# ---------------------------------------------------------------------------------- a user's own export
+
+
+def discover(recipe, frozen_path, record: dict):
+    """What a user's own Object Detection API export says about itself, read from the files the ODAPI
+    exporter writes beside `frozen_inference_graph.pb` (pipeline.config; checkpoint files are not
+    needed). Applies only to a `--source` model, and never to a key the user set with --set:
+
+    - convert.pipeline_config: the pipeline.config beside the graph, where the recipe's (the zoo
+      archive's layout) is not there;
+    - cut.inputs: the input size of its image_resizer (fixed_shape_resizer; keep_aspect_ratio_resizer
+      with pad_to_max_dimension), as mo itself reads it;
+    - the number of classes, for the log and the report.
+
+    Each finding is one log line and a "Read from the model" line of the report."""
+    import dataclasses
+    import logging
+    from pathlib import Path
+
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+
+    if "source" not in recipe.user_set:
+        return recipe
+    log = logging.getLogger("ovconvert")
+
+    def found(note: str) -> None:
+        log.info("      %s", note)
+        record.setdefault("discovered", []).append(note)
+
+    convert = recipe.convert
+    beside = Path(frozen_path).parent / "pipeline.config"
+    config_path = Path(convert.pipeline_config) if convert.pipeline_config else None
+    chosen_by_user = "convert.pipeline_config" in recipe.user_set
+    if not chosen_by_user and beside.is_file():
+        found(f"pipeline.config found beside the graph ({beside})")
+        config_path = beside
+        if convert.pipeline_config:  # the path that gives it to mo (with the transformations config)
+            convert = dataclasses.replace(convert, pipeline_config=str(beside))
+    elif not chosen_by_user and config_path is not None and not config_path.is_file():
+        raise _no_config(frozen_path)
+    if config_path is None or not config_path.is_file():
+        return dataclasses.replace(recipe, convert=convert)
+
+    text = config_path.read_text(encoding="utf-8", errors="replace")
+    if classes := re.search(r"\bnum_classes\s*:\s*(\d+)", text):
+        found(f"{classes.group(1)} classes (num_classes in pipeline.config)")
+    size = input_size(text)
+    cut = recipe.cut
+    if size and cut.inputs and "cut.inputs" not in recipe.user_set:
+        spec = parse_tensor_spec(cut.inputs[0])
+        if spec.shape and len(spec.shape) == 4 and tuple(spec.shape[1:3]) != size[0]:
+            shape = (spec.shape[0], *size[0], spec.shape[3])
+            cut = dataclasses.replace(cut, inputs=(str(spec.with_shape(shape)), *cut.inputs[1:]))
+            found(f"input {size[0][0]}×{size[0][1]} from {size[1]} (the recipe says "
+                  f"{spec.shape[1]}×{spec.shape[2]})")
+    return dataclasses.replace(recipe, convert=convert, cut=cut)
+
+
+def input_size(config_text: str) -> Optional[tuple[tuple[int, int], str]]:
+    """((height, width), resizer) from a pipeline.config's image_resizer, or None when the size is not
+    fixed (keep_aspect_ratio_resizer without padding: any size up to max_dimension)."""
+    fixed = re.search(r"fixed_shape_resizer\s*\{([^}]*)\}", config_text)
+    if fixed:
+        height, width = (re.search(rf"\b{key}\s*:\s*(\d+)", fixed.group(1)) for key in ("height", "width"))
+        if height and width:
+            return (int(height.group(1)), int(width.group(1))), "fixed_shape_resizer"
+    keep = re.search(r"keep_aspect_ratio_resizer\s*\{([^}]*)\}", config_text)
+    if keep and re.search(r"pad_to_max_dimension\s*:\s*true", keep.group(1)):
+        largest = re.search(r"\bmax_dimension\s*:\s*(\d+)", keep.group(1))
+        if largest:
+            side = int(largest.group(1))
+            return (side, side), "keep_aspect_ratio_resizer (padded to max_dimension)"
+    return None
+
+
+def _no_config(frozen_path):
+    from ovconvert.errors import UserError
+
+    return UserError(f"no pipeline.config beside {frozen_path}, and mo's Object Detection API conversion needs "
+                     "the one the model was exported with; put it beside the graph or give "
+                     "--set convert.pipeline_config=PATH")
+
+
+def transformations_candidates(recipe) -> list:
+    """The transformations configs to try, in order: the recipe's, then mo's other configs for the same
+    meta-architecture (ssd, faster_rcnn, rfcn, mask_rcnn), oldest ODAPI release first. Graphs exported by
+    a newer ODAPI than the zoo's archives (a user's fine-tuned model) need a newer config
+    (ssd_support_api_v1.15.json where the zoo's SSDs take ssd_v2_support.json), and OpenVINO's guide
+    tables which release goes with which. Only the recipe's when the user chose it with --set, or when
+    it is not one of mo's own."""
+    from pathlib import Path
+
+    from ovconvert.stages.convert import mo_ext_dir
+
+    chosen = recipe.convert.transformations_config
+    if not chosen or "convert.transformations_config" in recipe.user_set:
+        return [chosen]
+    path = Path(chosen)
+    configs = mo_ext_dir() / "front" / "tf"
+    kind = re.match(r"(ssd|faster_rcnn|rfcn|mask_rcnn)_", path.name)
+    if path.parent.resolve() != configs.resolve() or not kind:
+        return [chosen]
+    pattern = "ssd*_support*.json" if kind.group(1) == "ssd" else f"{kind.group(1)}_support*.json"
+    others = sorted((p for p in configs.glob(pattern) if p.name != path.name), key=_release)
+    return [chosen] + [str(p) for p in others]
+
+
+def _release(path) -> tuple:
+    """An ODAPI release from a config's name: *_support_api_v1.15.json → (1, 15); the unversioned ones
+    (ssd_support.json, ssd_v2_support.json, faster_rcnn_support.json) are the oldest."""
+    found = re.search(r"api_v(\d+)\.(\d+)", path.name)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 2 if "v2" in path.name else 0)
