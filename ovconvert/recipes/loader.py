@@ -13,6 +13,7 @@ import collections.abc
 import dataclasses
 import os
 import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -24,7 +25,21 @@ from ovconvert.errors import UserError
 from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.recipes.schema import Recipe
 
-RECIPES_DIR = Path(os.environ.get("OVCONVERT_RECIPES", Path(__file__).resolve().parents[2] / "recipes"))
+
+
+def _registry() -> Path:
+    """Where recipes are looked up by name: $OVCONVERT_RECIPES (your own registry) when set; else the
+    clone's recipes/ beside the package; else the copy `pip install` puts under
+    <prefix>/share/ovconvert/recipes (setup.cfg's data_files). A recipe *file* is read wherever it is."""
+    if os.environ.get("OVCONVERT_RECIPES"):
+        return Path(os.environ["OVCONVERT_RECIPES"]).expanduser()
+    clone = Path(__file__).resolve().parents[2] / "recipes"
+    if clone.is_dir():
+        return clone
+    return Path(sys.prefix) / "share" / "ovconvert" / "recipes"
+
+
+RECIPES_DIR = _registry()
 PLACEHOLDERS = ("download_dir", "convert_dir", "recipe_dir", "cache_dir", "source", "mo_ext_dir")
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
