@@ -47,6 +47,8 @@ class RunOptions:
     quantize: Optional[str] = None
     # Run the bench stage (None: the recipe's bench.enabled).
     bench: Optional[bool] = None
+    # Tries per download (transient failures: cut transfers, timeouts, HTTP 5xx), resuming each time.
+    attempts: int = 3
 
 
 @dataclass
@@ -110,11 +112,11 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     recipe = expand_all(recipe, known)
     try:
         with timer.stage("acquire", _source_text(recipe)):
-            acquired = acquire.acquire(recipe.source, recipe.family, options.cache_dir)
+            acquired = acquire.acquire(recipe.source, recipe.family, options.cache_dir, options.attempts)
             values = {**known, "download_dir": str(acquired.directory), "source": str(acquired.file)}
             recipe = expand_all(recipe, values)
             freeze_spec = _frozen_graph_from_source(recipe, acquired)
-            network_dir = _fetch_network_definition(recipe, options.cache_dir, out_dir)
+            network_dir = _fetch_network_definition(recipe, options.cache_dir, out_dir, options.attempts)
         record["source"] = str(acquired.file)
 
         with timer.stage("freeze", freeze_spec.format):
@@ -457,7 +459,7 @@ def _locate_in_archive(spec, acquired):
     return dataclasses.replace(spec, graph=str(matches[0]))
 
 
-def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) -> Optional[Path]:
+def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path, attempts: int = 3) -> Optional[Path]:
     network = recipe.freeze.network
     if network is None or not network.definition:
         return None
@@ -465,7 +467,7 @@ def _fetch_network_definition(recipe: Recipe, cache_dir: Path, out_dir: Path) ->
 
     target = out_dir / "network"
     for item in network.definition:
-        cached = download(item, cache_dir)
+        cached = download(item, cache_dir, attempts=attempts)
         place = target / (item.save_as or cached.name)
         if target.resolve() not in place.resolve().parents:  # the loader checks too; this is the write
             raise UserError(f"freeze.network.definition save_as {item.save_as!r} leaves {target}; give a "

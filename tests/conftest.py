@@ -55,12 +55,13 @@ def sha384(path: Path) -> str:
 
 class LoopbackServer:
     """Serves files from a directory on 127.0.0.1, with HTTP Range support (like a real file host) and
-    knobs to cut a transfer short or to ignore ranges."""
+    knobs to cut a transfer short, to ignore ranges, or to fail requests with an HTTP status."""
 
     def __init__(self, root: Path):
         self.root = root
         self.cut_after: int | None = None  # close the connection after this many body bytes, once
         self.ranges = True
+        self.fail_next: list[int] = []  # HTTP status codes to answer the next requests with, one each
         self.requests: list[dict] = []
         server = self
 
@@ -71,6 +72,9 @@ class LoopbackServer:
             def do_GET(self):
                 path = server.root / self.path.lstrip("/")
                 server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+                if server.fail_next:
+                    self.send_error(server.fail_next.pop(0))
+                    return
                 if not path.is_file():
                     self.send_error(404)
                     return

@@ -46,8 +46,8 @@ def test_interrupted_download_resumes_with_a_range_request(loopback, cache_dir):
     served = _payload(loopback.root)
     item = Download(loopback.url("model.bin"), sha384(served), served.stat().st_size)
     loopback.cut_after = 100_000
-    with pytest.raises(ToolError):
-        download(item, cache_dir)
+    with pytest.raises(ToolError, match="stopped at 100000"):
+        download(item, cache_dir, attempts=1)
     partial = next(cache_dir.rglob("*.partial"))
     assert partial.stat().st_size == 100_000
     assert not [p for p in cache_dir.rglob("model.bin")], "no complete-looking file after an interruption"
@@ -61,13 +61,47 @@ def test_server_without_range_support_restarts_cleanly(loopback, cache_dir):
     item = Download(loopback.url("model.bin"), sha384(served), served.stat().st_size)
     loopback.cut_after, loopback.ranges = 50_000, False
     with pytest.raises(ToolError):
-        download(item, cache_dir)
+        download(item, cache_dir, attempts=1)
     assert download(item, cache_dir).read_bytes() == served.read_bytes()
 
 
 def test_http_error_names_the_url(loopback, cache_dir):
     with pytest.raises(ToolError, match="HTTP 404"):
         download(Download(loopback.url("missing.tgz")), cache_dir)
+    assert len(loopback.requests) == 1, "a 404 is not worth another attempt"
+
+
+def test_a_cut_transfer_is_resumed_within_the_same_run(loopback, cache_dir, monkeypatch, caplog):
+    monkeypatch.setattr("ovconvert.stages.acquire.BACKOFF_S", 0.01)
+    served = _payload(loopback.root)
+    loopback.cut_after = 100_000
+    result = download(Download(loopback.url("model.bin"), sha384(served), served.stat().st_size), cache_dir)
+    assert result.read_bytes() == served.read_bytes()
+    assert [r["range"] for r in loopback.requests] == [None, "bytes=100000-"]
+    assert "attempt 2 of 3" in caplog.text
+
+
+def test_server_errors_are_tried_again_and_give_up_after_num_attempts(loopback, cache_dir, monkeypatch):
+    monkeypatch.setattr("ovconvert.stages.acquire.BACKOFF_S", 0.01)
+    served = _payload(loopback.root)
+    item = Download(loopback.url("model.bin"), sha384(served), served.stat().st_size)
+    loopback.fail_next = [503, 429]
+    assert download(item, cache_dir, destination=cache_dir / "a" / "model.bin").read_bytes() == served.read_bytes()
+    loopback.fail_next = [503, 503]
+    with pytest.raises(ToolError, match=r"HTTP 503 .*\(after 2 attempts\)"):
+        download(item, cache_dir, destination=cache_dir / "b" / "model.bin", attempts=2)
+    assert not (cache_dir / "b" / "model.bin").exists()
+
+
+def test_an_unpinned_download_prints_the_lines_to_paste_into_the_recipe(loopback, cache_dir, caplog):
+    served = _payload(loopback.root)
+    download(Download(loopback.url("model.bin")), cache_dir)
+    assert f"size: {served.stat().st_size}\n  sha384: {sha384(served)}" in caplog.text
+
+
+def test_num_attempts_must_be_at_least_one(cli, tmp_path):
+    code, _, err = cli("run", "aocr", "-o", tmp_path / "out", "--num-attempts", "0")
+    assert code == 2 and "--num-attempts 0" in err
 
 
 def _tar(path, members):

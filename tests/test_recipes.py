@@ -45,7 +45,7 @@ def test_slim_table_is_complete_with_its_normalization():
             assert (convert.mean_values, convert.scale) == INCEPTION_NORMALIZATION, row
             assert recipe.validate.preprocessing == "inception"
         assert convert.reverse_input_channels and recipe.validate.ir_channel_order == "BGR"
-        assert recipe.source.url.startswith("http://download.tensorflow.org/models/")
+        assert recipe.source.url.startswith("https://download.tensorflow.org/models/")
 
 
 def test_recipes_are_addressable_by_name_family_path():
@@ -177,3 +177,13 @@ def test_every_recipe_key_is_documented():
             if field.metadata.get("internal"):
                 continue
             assert field.name in documented, f"docs/recipes.md does not document {cls.__name__}.{field.name}"
+
+
+def test_every_download_is_https():
+    """download.tensorflow.org and github.com serve https; a plain http:// URL can be altered in transit
+    (the SHA-384 catches it only where the recipe has one)."""
+    for path in all_recipe_paths():
+        recipe = load_recipe(str(path))
+        urls = [recipe.source.url] + [item.url for item in (recipe.freeze.network.definition
+                                                            if recipe.freeze.network else ())]
+        assert all(url.startswith("https://") for url in urls if url), path

@@ -30,6 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--baseline", type=Path, metavar="FILE", help="compare with this baseline JSON")
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's numbers into --baseline (passing recipes only)")
+    parser.add_argument("--num-attempts", type=int, default=3, metavar="N", help="tries per download (default 3)")
     parser.add_argument("--bench", action="store_true",
                         help="run each recipe's bench stage too (IR vs framework speed; off by default to save CI "
                              "time), and compare the speed-ups with the baseline")
@@ -68,7 +69,7 @@ def run(args) -> int:
     margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin,
                             speedup=args.speedup_margin)
     run_options = ["--device", args.device] + (["--strict-precision"] if args.strict_precision else [])
-    run_options += [] if args.bench else ["--no-bench"]
+    run_options += ([] if args.bench else ["--no-bench"]) + ["--num-attempts", str(args.num_attempts)]
     if args.precision is not None:
         run_options += ["--precision", ",".join(args.precision) or "none"]
     runs = check.conversions(paths)

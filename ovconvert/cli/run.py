@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quantize", choices=("int8", "none"),
                         help="int8: also make an INT8 IR with NNCF, kept only if it passes the recipe's accuracy "
                              "gate (quantize.tolerance); default: the recipe's quantize.precision")
+    parser.add_argument("--num-attempts", type=int, default=3, metavar="N",
+                        help="tries per download; cut transfers, timeouts and HTTP 5xx are tried again, resuming, "
+                             "after 1, 2, 4… s (default 3)")
     bench = parser.add_mutually_exclusive_group()
     bench.add_argument("--bench", dest="bench", action="store_true", default=None,
                        help="run the bench stage even where the recipe turns it off (bench.enabled)")
@@ -38,6 +41,10 @@ def run(args) -> int:
     from ovconvert.recipes.loader import load_recipe
     from ovconvert.stages.acquire import default_cache_dir
 
+    if args.num_attempts < 1:
+        from ovconvert.errors import UserError
+
+        raise UserError(f"--num-attempts {args.num_attempts}: give at least 1")
     check_output_dir(args.output_dir)
     cache_dir = args.cache_dir or default_cache_dir()
     check_output_dir(cache_dir, "--cache-dir")
@@ -51,7 +58,8 @@ def run(args) -> int:
             worst = max(worst, error.exit_code)
             continue
         result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend, args.device,
-                                               args.precision, args.strict_precision, args.quantize, args.bench))
+                                               args.precision, args.strict_precision, args.quantize, args.bench,
+                                               args.num_attempts))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
         elif result.message:

@@ -54,11 +54,21 @@ class Acquired:
     sha384: Optional[str] = None
 
 
+# Attempts per download (omz_downloader's --num_attempts): a cut transfer, a timeout, a refused
+# connection or an HTTP 5xx/429 is tried again, resuming from what arrived, after 1, 2, 4… s.
+ATTEMPTS = 3
+BACKOFF_S = 1.0
+
+
+class _Transient(ToolError):
+    """A download failure worth another attempt: the network or the server, not the request."""
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("OVCONVERT_CACHE", Path.home() / ".cache" / "ovconvert"))
 
 
-def acquire(source: Source, family: str, cache_dir: Path) -> Acquired:
+def acquire(source: Source, family: str, cache_dir: Path, attempts: int = ATTEMPTS) -> Acquired:
     if source.path is not None:
         path = Path(source.path)
         if not path.exists():
@@ -71,7 +81,7 @@ def acquire(source: Source, family: str, cache_dir: Path) -> Acquired:
         if is_archive(built):
             return Acquired(built, unpack(built, built.parent / "unpacked", source.members))
         return Acquired(built, built if built.is_dir() else built.parent)
-    downloaded = download(Download(source.url, source.sha384, source.size), cache_dir)
+    downloaded = download(Download(source.url, source.sha384, source.size), cache_dir, attempts=attempts)
     if is_archive(downloaded):
         key = source.sha384 or _file_key(downloaded)
         return Acquired(downloaded, unpack(downloaded, cache_dir / "unpacked" / key[:32], source.members),
@@ -104,8 +114,9 @@ def is_archive(path: Path) -> bool:
 # --------------------------------------------------------------------------------------------- download
 
 
-def download(item: Download, cache_dir: Path, destination: Optional[Path] = None) -> Path:
-    """Fetch one URL into the cache (or to destination), verified against its size and SHA-384."""
+def download(item: Download, cache_dir: Path, destination: Optional[Path] = None, attempts: int = ATTEMPTS) -> Path:
+    """Fetch one URL into the cache (or to destination), verified against its size and SHA-384; up to
+    `attempts` tries for transient failures, each resuming the last."""
     name = item.save_as or PurePosixPath(urllib.request.urlparse(item.url).path).name or "download"
     if destination is None:
         key = item.sha384[:32] if item.sha384 else "unverified-" + hashlib.sha256(item.url.encode()).hexdigest()[:24]
@@ -113,21 +124,31 @@ def download(item: Download, cache_dir: Path, destination: Optional[Path] = None
         if (cache_dir / "downloads" / key).resolve() not in destination.resolve().parents:
             raise UserError(f"save_as {name!r} would be written outside the cache; give a file name")
     with cache_lock(destination):
-        return _download_locked(item, destination)
+        return _download_locked(item, destination, max(1, attempts))
 
 
-def _download_locked(item: Download, destination: Path) -> Path:
+def _download_locked(item: Download, destination: Path, attempts: int) -> Path:
     if destination.is_file() and (item.sha384 is None or _sha384(destination) == item.sha384):
         log.info("cached: %s", destination)
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    server_size = _fetch(item.url, partial, item.size)
-    actual_size = partial.stat().st_size
-    if server_size is not None and actual_size < server_size:
-        # Kept: the next run resumes from here with a Range request.
-        raise ToolError(f"download of {item.url} stopped at {actual_size} of {server_size} bytes; "
-                        "run again to resume")
+    for attempt in range(1, attempts + 1):
+        try:
+            server_size = _fetch(item.url, partial, item.size)
+            actual_size = partial.stat().st_size
+            if server_size is not None and actual_size < server_size:
+                # Kept: the next attempt (or run) resumes from here with a Range request.
+                raise _Transient(f"download of {item.url} stopped at {actual_size} of {server_size} bytes; "
+                                 "run again to resume")
+            break
+        except _Transient as error:
+            if attempt == attempts:
+                raise ToolError(error.one_line() + (f" (after {attempts} attempts)" if attempts > 1 else "")) \
+                    from None
+            wait = BACKOFF_S * 2 ** (attempt - 1)
+            log.warning("%s; attempt %d of %d in %g s", error.one_line().split(";")[0], attempt + 1, attempts, wait)
+            time.sleep(wait)
     if item.size is not None and actual_size != item.size:
         partial.unlink()
         if actual_size > item.size:
@@ -141,8 +162,9 @@ def _download_locked(item: Download, destination: Path) -> Path:
         raise ToolError(f"download of {item.url} has SHA-384 {digest[:16]}…, the recipe expects "
                         f"{item.sha384[:16]}…: the file is corrupt or changed; run again, or fix source.sha384 "
                         "if the new file is trusted")
-    if item.sha384 is None:
-        log.warning("%s has no SHA-384 in the recipe; it is %s (add it to pin the file)", item.url, digest)
+    if item.sha384 is None:  # the line to paste into the recipe, so the next run verifies the file
+        log.warning("%s has no SHA-384 in the recipe; pin it by adding to the recipe's source:\n"
+                    "  size: %d\n  sha384: %s", item.url, actual_size, digest)
     partial.replace(destination)
     return destination
 
@@ -158,10 +180,11 @@ def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> Optional[in
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # nothing left to fetch: the partial file is complete
             return offset
-        raise ToolError(f"download of {url} failed: HTTP {error.code} {error.reason}; check source.url") from None
+        kind = _Transient if error.code >= 500 or error.code == 429 else ToolError
+        raise kind(f"download of {url} failed: HTTP {error.code} {error.reason}; check source.url") from None
     except (urllib.error.URLError, OSError) as error:
-        raise ToolError(f"download of {url} failed: {getattr(error, 'reason', error)}; check the network "
-                        "or download the file yourself and pass --source PATH") from None
+        raise _Transient(f"download of {url} failed: {getattr(error, 'reason', error)}; check the network "
+                         "or download the file yourself and pass --source PATH") from None
     with response:
         resumed = offset and response.status == 206
         if offset and not resumed:
@@ -182,7 +205,7 @@ def _fetch(url: str, partial: Path, expected_size: Optional[int]) -> Optional[in
                     if limit is not None and written > limit:
                         break
         except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
-            raise ToolError(f"download of {url} was interrupted ({error}); run again to resume") from None
+            raise _Transient(f"download of {url} was interrupted ({error}); run again to resume") from None
         finally:
             progress.done()
     return total
