@@ -49,6 +49,8 @@ class RunOptions:
     bench: Optional[bool] = None
     # Tries per download (transient failures: cut transfers, timeouts, HTTP 5xx), resuming each time.
     attempts: int = 3
+    # Lay the validated IR(s) out as an OpenVINO Model Server repository here (stages/deploy.py).
+    ovms_repo: Optional[Path] = None
 
 
 @dataclass
@@ -95,7 +97,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, convert, cut, freeze, quantize, validate
+    from ovconvert.stages import acquire, convert, cut, deploy, freeze, quantize, validate
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +226,11 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             rejected = _reject_ir(out_dir, record)
             raise ValidationFailed(f"{recipe.name}: {verdict.failure} (IR kept in {rejected})")
         record["status"] = "converted"
+        # What the IR expects and what its outputs mean, inside it (ovconvert predict, a served model).
+        served = deploy.metadata(recipe, family, cut_graph, acquired.file)
+        deploy.embed(ir.xml, served)
+        record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
+        record["metadata"] = {k: v for k, v in served.items() if k not in ("labels", "charset")}
         # The FP32 IR is validated and stays the result whatever happens below: a quantization or a
         # benchmark that fails is reported, and does not take the conversion with it.
         quantized = None
@@ -231,6 +238,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             with timer.stage("quantize", "int8 with NNCF"):
                 try:
                     quantized = quantize.quantize(recipe, frozen, cut_graph, ir, validation, out_dir, options.device)
+                    if quantized.status == "passed":
+                        deploy.embed(quantized.xml, served)
                     record["int8"] = quantized.to_json()
                     _log_quantized(quantized)
                 except (ToolError, UserError) as error:
@@ -244,6 +253,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                 except ToolError as error:
                     record["bench"] = {"error": error.one_line()}
                     log.warning("no speed figures: %s", error.one_line())
+        if options.ovms_repo is not None:
+            record["ovms"] = _deploy_to_ovms(options.ovms_repo, recipe, ir, quantized, record.get("bench"))
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
         if result.degenerate:  # agreement on meaningless answers is weak evidence: say so, last
             message = (f"{recipe.name}: TensorFlow and the IR agree, but the model's answers look "
@@ -262,6 +273,23 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         with timer.stage("report"):
             report_stage.write_report(out_dir, record)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
+
+
+def _deploy_to_ovms(repo: Path, recipe, ir, quantized, bench: Optional[dict]) -> dict:
+    """The validated IR as Model Server model NAME (and a passed INT8 IR as NAME-int8), with the
+    plugin_config of the bench stage's latency recommendation, or the f32 hint it was validated at."""
+    from ovconvert.stages import deploy
+
+    name = recipe.convert.model_name or ir_file_name(recipe.name)
+    models = [(name, ir.xml)]
+    if quantized is not None and quantized.status == "passed":
+        models.append((f"{name}-int8", quantized.xml))
+    best = ((bench or {}).get("recommendation") or {}).get("latency") or {}
+    plugin_config = best.get("compile_config") or {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    written = deploy.ovms_repository(repo, models, plugin_config)
+    log.info("      Model Server repository %s: %s (config.json lists them)", repo, ", ".join(n for n, _ in models))
+    return {"repository": str(repo), "models": [n for n, _ in models], "plugin_config": plugin_config,
+            "versions": [str(path) for path in written]}
 
 
 def _log_quantized(quantized) -> None:

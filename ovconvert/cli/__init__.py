@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "convert": "convert a frozen GraphDef to OpenVINO IR with mo or ovc",
     "validate": "validate a run's IR against TensorFlow again (after editing tolerances, say)",
     "bench": "time a run's IRs against the framework again, and cross-check with benchmark_app",
+    "predict": "answers from a converted IR alone: classes, boxes or words for image files",
     "check": "conversion checks for CI: recipes to validated IRs, JUnit/Markdown reports, a baseline",
     "aocr": "attention OCR: aocr's dataset/train/test/predict/export in TensorFlow 2, and synthetic data",
 }

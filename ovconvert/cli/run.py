@@ -26,6 +26,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-attempts", type=int, default=3, metavar="N",
                         help="tries per download; cut transfers, timeouts and HTTP 5xx are tried again, resuming, "
                              "after 1, 2, 4… s (default 3)")
+    parser.add_argument("--ovms-repo", type=Path, metavar="DIR",
+                        help="also lay the validated IR out as an OpenVINO Model Server repository: DIR/NAME/1/"
+                             "model.xml|bin and DIR/config.json (with NAME-int8 for a passed INT8 IR)")
     bench = parser.add_mutually_exclusive_group()
     bench.add_argument("--bench", dest="bench", action="store_true", default=None,
                        help="run the bench stage even where the recipe turns it off (bench.enabled)")
@@ -59,7 +62,7 @@ def run(args) -> int:
             continue
         result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend, args.device,
                                                args.precision, args.strict_precision, args.quantize, args.bench,
-                                               args.num_attempts))
+                                               args.num_attempts, args.ovms_repo))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
         elif result.message:

@@ -126,3 +126,13 @@ def calibration_samples(recipe, frozen, cut) -> list:
             height = int(rng.choice((32, 40, 48, 64)))
             images.append((f"calibration-{len(images)}", words.png_bytes(words.render(text, height)), text))
     return samples_through_graph(frozen.path, cut, STRING_INPUT, images[:count])
+
+
+def serving_metadata(recipe, cut, described: dict) -> dict:
+    """What a client of the IR needs (ovconvert/predict.py): aocr's own preprocessing at the IR's width
+    and channels, and the charset that turns step ids into text."""
+    _, height, width, channels = cut.inputs[0].shape
+    return described | {"input": {"name": cut.inputs[0].node, "preprocessing": "aocr", "layout": "NHWC", "height": height,
+                      "width": width, "channels": channels},
+            "charset": _charset(recipe.validate.args["config"]),
+            "outputs": {"step_ids": "character ids: 0 PAD, 1 GO, 2 EOS, then the charset from id 3"}}

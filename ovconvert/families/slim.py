@@ -121,6 +121,15 @@ def geometry(rgb: np.ndarray, kind: str, size: tuple[int, int]) -> np.ndarray:
     return image.numpy()
 
 
+def serving_metadata(recipe, cut, described: dict) -> dict:
+    """The crop slim's evaluation preprocessing makes before the resize (the IR has the mean/scale, not
+    the crop): a client that resizes the whole photo feeds the network another picture."""
+    kind = recipe.validate.preprocessing or "inception"
+    crop = {"crop": "central", "central_fraction": INCEPTION_CENTRAL_FRACTION} if kind == "inception" \
+        else {"crop": "shorter_side_then_centre", "resize_side": VGG_RESIZE_SIDE}
+    return described | {"input": described["input"] | crop | {"resize": "tf_bilinear"}}
+
+
 def normalize(image: np.ndarray, kind: str) -> np.ndarray:
     """The value part of slim's preprocessing, applied on the framework side only."""
     if kind == "inception":

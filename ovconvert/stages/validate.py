@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ovconvert import families
+from ovconvert.predict import detections
 from ovconvert.errors import ToolError, UserError
 from ovconvert.precision import (REFERENCE, DeviceInfo, PrecisionRow, Target, deployment_targets,
                                  deployment_tolerance, describe_change, precision_name, probe_device)
@@ -330,23 +331,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]:
-    """(class, score, box) above the threshold, boxes as [ymin, xmin, ymax, xmax]. Two formats: the Object
-    Detection API's outputs in the cut's output order (boxes [1,N,4], scores [1,N], classes [1,N],
-    num_detections [1]); or OpenVINO's DetectionOutput [1,1,N,7] rows of (image, label, score, xmin,
-    ymin, xmax, ymax), ended by an image id of -1 — its labels count the background as 0, as the
-    Object Detection API's classes do (they start at 1)."""
-    detection_output = next((np.asarray(v) for v in values if np.ndim(v) == 4 and np.shape(v)[-1] == 7), None)
-    if detection_output is not None:  # (Mask R-CNN's IR gives the masks besides)
-        rows = detection_output.reshape(-1, 7)
-        rows = rows[:np.argmax(rows[:, 0] < 0)] if (rows[:, 0] < 0).any() else rows
-        return [(int(row[1]), float(row[2]), row[[4, 3, 6, 5]]) for row in rows if row[2] >= threshold]
-    boxes, scores, classes, count = (np.asarray(v) for v in values[:4])
-    count = int(np.asarray(count).reshape(-1)[0])
-    return [(int(classes.reshape(-1)[i]), float(scores.reshape(-1)[i]), boxes.reshape(-1, 4)[i])
-            for i in range(count) if scores.reshape(-1)[i] >= threshold]
-
-
 def compare_detection(recipe, family, samples, tf_outputs, ir_outputs, tolerance) -> ValidationResult:
     """Each framework box above the score threshold must have an IR box of the same class with IoU ≥
     min_iou (greedy, best IoU first); counts matched, missed (framework only) and extra (IR only).
@@ -357,9 +341,9 @@ def compare_detection(recipe, family, samples, tf_outputs, ir_outputs, tolerance
     matched = missed = extra = 0
     score_diff, details = 0.0, []
     for sample, tf_values, ir_values in zip(samples, tf_outputs, ir_outputs):
-        expected = _detections(tf_values, threshold)
+        expected = detections(tf_values, threshold)
         # The IR's boxes a little below the threshold may still match a framework box just above it.
-        found = _detections(ir_values, threshold * 0.5)
+        found = detections(ir_values, threshold * 0.5)
         used = set()
         sample_matched = 0
         for cls, score, box in expected:
@@ -375,7 +359,7 @@ def compare_detection(recipe, family, samples, tf_outputs, ir_outputs, tolerance
             sample_matched += 1
             score_diff = max(score_diff, abs(score - found[best][1]))
         matched += sample_matched
-        near = _detections(tf_values, threshold * 0.5)
+        near = detections(tf_values, threshold * 0.5)
         extra += sum(1 for i, (cls, s, box) in enumerate(found) if i not in used and s >= threshold
                      and not any(c == cls and _iou(box, b) >= min_iou for c, _, b in near))
         details.append({"name": sample.name, "framework_boxes": len(expected), "matched": sample_matched})
@@ -398,8 +382,8 @@ def _compare_top_detections(recipe, tf_outputs, ir_outputs, result, min_iou: flo
     matched = total = 0
     top_score = 0.0
     for tf_values, ir_values in zip(tf_outputs, ir_outputs):
-        expected = sorted(_detections(tf_values, 0.0), key=lambda d: -d[1])[:k]
-        found = sorted(_detections(ir_values, 0.0), key=lambda d: -d[1])[:2 * k]
+        expected = sorted(detections(tf_values, 0.0), key=lambda d: -d[1])[:k]
+        found = sorted(detections(ir_values, 0.0), key=lambda d: -d[1])[:2 * k]
         top_score = max([top_score] + [score for _, score, _ in expected])
         for cls, score, box in expected:
             total += 1

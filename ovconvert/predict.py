@@ -1,0 +1,211 @@
+"""The reference client of a converted model: an IR and input files in, answers out — class names with
+scores, boxes, words — using nothing but OpenVINO, NumPy and Pillow.
+
+What the IR expects and what its outputs mean travel inside it: the run stores them in the IR's
+rt_info under "ovconvert" (stages/deploy.py), so this module needs neither the recipe nor TensorFlow.
+It is what a client of OpenVINO Model Server does with a model ovconvert deployed, and what
+`ovconvert predict` runs.
+
+Input kinds (metadata "input.preprocessing"):
+- "pixels": the image cropped as the model's evaluation preprocessing crops, resized to the IR's height
+  × width as validation resized it ("resize": TensorFlow's or Pillow's bilinear), as raw 0-255 values in
+  the channel order the IR was validated with; mean/scale are inside the IR (mo's --mean_values/--scale).
+- "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy): grey,
+  height 32 keeping the aspect ratio (shrunk to fit the width), standardized, zero-padded on the right.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from ovconvert.errors import UserError
+
+RT_INFO_KEY = "ovconvert"
+# aocr's ids: 0 PAD, 1 GO, 2 EOS, then the charset (aocr/charset.py).
+AOCR_EOS, AOCR_SPECIAL_TOKENS = 2, 3
+
+
+def read_metadata(model) -> dict:
+    """The metadata a run stored in the IR, or a UserError naming the fix."""
+    try:
+        return json.loads(model.get_rt_info([RT_INFO_KEY, "metadata"]).astype(str))
+    except (RuntimeError, ValueError):
+        raise UserError("the IR carries no ovconvert metadata (task, input, labels); use an IR written by "
+                        "`ovconvert run` (ir/, ir-int8/ or the --ovms-repo copy)") from None
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def load_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a readable image ({error}); give a PNG, JPEG, GIF or BMP file") from None
+
+
+def pixels(image: Image.Image, spec: dict) -> np.ndarray:
+    """[1, H, W, C] raw pixel values for an IR whose mean/scale are inside it, cropped first as the model's
+    evaluation preprocessing crops (Slim's: a central 87.5%, or VGG's shorter side to 256 and the centre)."""
+    width, height = image.size
+    if spec.get("crop") == "central":  # tf.image.central_crop's arithmetic
+        top = int((height - height * spec["central_fraction"]) / 2)
+        left = int((width - width * spec["central_fraction"]) / 2)
+        image = image.crop((left, top, width - left, height - top))
+    elif spec.get("crop") == "shorter_side_then_centre":
+        scale = spec["resize_side"] / min(width, height)
+        size = (max(spec["width"], round(width * scale)), max(spec["height"], round(height * scale)))
+        image = image.resize(size, Image.BILINEAR)
+        left, top = (size[0] - spec["width"]) // 2, (size[1] - spec["height"]) // 2
+        image = image.crop((left, top, left + spec["width"], top + spec["height"]))
+    if spec.get("resize") == "tf_bilinear":
+        resized = tf_bilinear(np.asarray(image, dtype=np.float32), spec["height"], spec["width"])
+    else:
+        resized = np.asarray(image.resize((spec["width"], spec["height"]), Image.BILINEAR), dtype=np.float32)
+    order = spec.get("channel_order", "RGB")
+    if order == "BGR":
+        resized = resized[..., ::-1]
+    elif order == "GRAY":
+        resized = (resized @ np.array([0.2989, 0.587, 0.114], dtype=np.float32))[..., None]
+    return np.ascontiguousarray(resized[None])
+
+
+def tf_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """tf.image.resize(method="bilinear") without antialiasing, in NumPy: half-pixel centres, each output
+    pixel from its 4 nearest inputs. Pillow's bilinear averages over the whole footprint when it
+    shrinks, which is a different picture to a network validated on TensorFlow's."""
+    def axis(out_size: int, in_size: int):
+        centre = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+        low = np.clip(np.floor(centre).astype(int), 0, in_size - 1)
+        high = np.clip(low + 1, 0, in_size - 1)
+        weight = np.clip(centre - low, 0.0, 1.0).astype(np.float32)
+        return low, high, weight
+
+    top, bottom, wy = axis(height, image.shape[0])
+    left, right, wx = axis(width, image.shape[1])
+    rows = image[top] * (1 - wy)[:, None, None] + image[bottom] * wy[:, None, None]
+    return rows[:, left] * (1 - wx)[None, :, None] + rows[:, right] * wx[None, :, None]
+
+
+def aocr_pixels(image: Image.Image, spec: dict) -> np.ndarray:
+    """[1, 32, W, C]: aocr/data.py's `preprocess` in NumPy and Pillow (grey weights and the standardization
+    are TensorFlow's; Pillow's bilinear resize antialiases when it shrinks, as tf.image.resize does with
+    antialias=True)."""
+    height, width, channels = spec["height"], spec["width"], spec["channels"]
+    rgb = np.asarray(image, dtype=np.float32)
+    planes = [rgb @ np.array([0.2989, 0.587, 0.114], dtype=np.float32)] if channels == 1 \
+        else [rgb[..., i] for i in range(3)]
+    new_width = int(min(max(round(rgb.shape[1] * height / rgb.shape[0]), 1), width))
+    resized = np.stack([np.asarray(Image.fromarray(plane, mode="F").resize((new_width, height), Image.BILINEAR))
+                        for plane in planes], axis=-1)
+    standardized = (resized - resized.mean()) / max(float(resized.std()), 1.0)
+    padded = np.zeros((height, width, channels), dtype=np.float32)
+    padded[:, :new_width] = standardized
+    return padded[None]
+
+
+def model_input(image: Image.Image, metadata: dict, element_type: str = "f32") -> np.ndarray:
+    spec = metadata["input"]
+    kind = spec.get("preprocessing", "pixels")
+    if kind == "aocr":
+        array = aocr_pixels(image, spec)
+    elif kind == "pixels":
+        array = pixels(image, spec)
+    else:
+        raise UserError(f"the IR's input preprocessing {kind!r} is not one this client knows; update ovconvert")
+    if element_type in ("u8", "i8"):
+        array = np.clip(np.round(array), 0 if element_type == "u8" else -128, 255 if element_type == "u8" else 127)
+        return array.astype(np.uint8 if element_type == "u8" else np.int8)
+    return array.astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------------- outputs
+
+
+def detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]:
+    """(class, score, box) above the threshold, boxes as [ymin, xmin, ymax, xmax], normalized. Two formats:
+    the Object Detection API's outputs (boxes [1,N,4], scores [1,N], classes [1,N], num_detections [1]);
+    or OpenVINO's DetectionOutput [1,1,N,7] rows of (image, label, score, xmin, ymin, xmax, ymax), ended
+    by an image id of -1 — its labels count the background as 0, as the Object Detection API's classes
+    do (they start at 1)."""
+    detection_output = next((np.asarray(v) for v in values if np.ndim(v) == 4 and np.shape(v)[-1] == 7), None)
+    if detection_output is not None:  # (Mask R-CNN's IR gives the masks besides)
+        rows = detection_output.reshape(-1, 7)
+        rows = rows[:np.argmax(rows[:, 0] < 0)] if (rows[:, 0] < 0).any() else rows
+        return [(int(row[1]), float(row[2]), row[[4, 3, 6, 5]]) for row in rows if row[2] >= threshold]
+    boxes, scores, classes, count = (np.asarray(v) for v in values[:4])
+    count = int(np.asarray(count).reshape(-1)[0])
+    return [(int(classes.reshape(-1)[i]), float(scores.reshape(-1)[i]), boxes.reshape(-1, 4)[i])
+            for i in range(count) if scores.reshape(-1)[i] >= threshold]
+
+
+def aocr_text(ids, charset: str) -> str:
+    """Step ids → the characters before the first EOS."""
+    ids = np.asarray(ids).reshape(-1)
+    ends = np.flatnonzero(ids == AOCR_EOS)
+    stop = int(ends[0]) if ends.size else len(ids)
+    return "".join(charset[i - AOCR_SPECIAL_TOKENS] for i in ids[:stop] if i >= AOCR_SPECIAL_TOKENS)
+
+
+@dataclass
+class Answer:
+    input: str
+    task: str
+    text: Optional[str] = None  # ocr
+    classes: Optional[list] = None  # classification: [(id, label, score)], best first
+    boxes: Optional[list] = None  # detection: [(id, label, score, [ymin, xmin, ymax, xmax])]
+
+    def line(self) -> str:
+        if self.task == "ocr":
+            return f"{self.input}\t{self.text}"
+        if self.task == "classification":
+            return f"{self.input}\t" + ", ".join(f"{label or cid} {score:.3f}" for cid, label, score in self.classes)
+        return f"{self.input}\t{len(self.boxes)} box(es)" + "".join(
+            f"; {label or cid} {score:.2f} [{', '.join(f'{v:.3f}' for v in box)}]" for cid, label, score, box in self.boxes)
+
+    def to_json(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+class Predictor:
+    """An IR compiled once (f32 pinned: the precision it was validated at), answering input files."""
+
+    def __init__(self, xml: Path, device: str = "CPU", top_k: int = 5, score_threshold: Optional[float] = None):
+        import openvino as ov
+
+        if not Path(xml).is_file():
+            raise UserError(f"{xml}: no such IR; give the .xml of an `ovconvert run` (ir/NAME.xml)")
+        core = ov.Core()
+        model = core.read_model(str(xml))
+        self.metadata = read_metadata(model)
+        self.element_type = model.inputs[0].get_element_type().get_type_name()
+        self.compiled = core.compile_model(model, device, {"INFERENCE_PRECISION_HINT": "f32"})
+        self.request = self.compiled.create_infer_request()
+        self.top_k = top_k
+        self.threshold = score_threshold if score_threshold is not None else self.metadata.get("score_threshold", 0.5)
+
+    def __call__(self, path: Path) -> Answer:
+        task, labels = self.metadata["task"], self.metadata.get("labels") or []
+        self.request.infer([model_input(load_image(path), self.metadata, self.element_type)])
+        values = [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
+        if task == "ocr":
+            return Answer(str(path), task, text=aocr_text(values[0], self.metadata["charset"]))
+        if task == "classification":
+            scores = np.asarray(values[0], dtype=np.float64).reshape(-1)
+            best = np.argsort(-scores)[:self.top_k]
+            return Answer(str(path), task, classes=[(int(i), _label(labels, int(i)), float(scores[i])) for i in best])
+        found = detections(values, self.threshold)
+        return Answer(str(path), task, boxes=[(cid, _label(labels, cid), score, [float(v) for v in box])
+                                              for cid, score, box in found])
+
+
+def _label(labels: list, index: int) -> str:
+    return labels[index] if 0 <= index < len(labels) else ""

@@ -1,0 +1,91 @@
+"""A validated IR on its own (issue 14): the metadata it carries, the OpenVINO Model Server layout, and
+`ovconvert predict`, the client that uses nothing but OpenVINO, NumPy and Pillow. Model Server itself
+cannot be installed here: the layout is checked as OVMS documents it, and the client runs the copied
+IR with OpenVINO directly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import openvino as ov
+
+from conftest import REPO, fixture_path
+from ovconvert.families.images import skimage_data_dir
+
+
+def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tmp_path):
+    repo, out = tmp_path / "models", tmp_path / "run"
+    (repo).mkdir()
+    (repo / "config.json").write_text(json.dumps({"model_config_list": [
+        {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
+    code, _, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache", "--ovms-repo", repo)
+    assert code == 0, err
+    config = json.loads((repo / "config.json").read_text())["model_config_list"]
+    assert [entry["config"]["name"] for entry in config] == ["someone_else", "aocr"]  # others kept
+    assert config[1]["config"]["base_path"] == "aocr"
+    assert config[1]["config"]["plugin_config"]["INFERENCE_PRECISION_HINT"] == "f32"
+    assert sorted(p.name for p in (repo / "aocr" / "1").iterdir()) == ["model.bin", "model.xml"]
+    metadata = json.loads(ov.Core().read_model(repo / "aocr" / "1" / "model.xml")
+                          .get_rt_info(["ovconvert", "metadata"]).astype(str))
+    assert metadata["task"] == "ocr" and metadata["input"]["preprocessing"] == "aocr"
+    assert metadata["charset"].startswith("0123456789") or "A" in metadata["charset"]
+
+    images = sorted((REPO / "recipes" / "aocr-samples").glob("*.png"))
+    code, stdout, err = cli("predict", repo / "aocr" / "1" / "model.xml", *images, "--json")
+    assert code == 0, err
+    read = {json.loads(line)["input"].rsplit("/", 1)[-1]: json.loads(line)["text"] for line in stdout.splitlines()}
+    samples = json.loads((out / "report.json").read_text())["validation"]["samples"]
+    assert read == {sample["name"]: sample["tf_text"] for sample in samples}  # TensorFlow's own readings
+
+
+def test_predict_reports_bad_inputs_one_line_each_and_goes_on(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache")[0] == 0
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    good = REPO / "recipes" / "aocr-samples" / "01-openvino.png"
+    code, stdout, err = cli("predict", out / "ir" / "aocr.xml", broken, good)
+    assert code == 2 and "broken.png: not a readable image" in err
+    assert stdout.strip().endswith("OPENVINO")
+    bare = tmp_path / "bare"
+    shutil.copytree(out / "ir", bare)
+    model = ov.Core().read_model(bare / "aocr.xml")
+    ov.save_model(ov.Model(model.outputs, model.get_parameters(), "bare"), bare / "plain.xml")
+    code, _, err = cli("predict", bare / "plain.xml", good)
+    assert code == 2 and "carries no ovconvert metadata" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_retrained_classifier_answers_with_its_own_labels_as_validation_did(cli, tmp_path):
+    model = fixture_path("slim/retrained_mobilenet_0.25_128.pb")
+    labels = fixture_path("slim/retrained_mobilenet_labels.txt")
+    out = tmp_path / "run"
+    code, _, err = cli("run", "mobilenet_v1_1.0_224", "--source", model, "-o", out, "--cache-dir", tmp_path / "cache",
+                       "--set", f"validate.args={{labels: '{labels}'}}", "--set", "validate.count=26")
+    assert code == 0, err
+    samples = json.loads((out / "report.json").read_text())["validation"]["samples"]
+    photos = {path.stem: path for path in skimage_data_dir().iterdir()}
+    code, stdout, err = cli("predict", out / "ir" / "mobilenet_v1_1.0_224.xml",
+                            *(photos[s["name"]] for s in samples), "--top-k", "1", "--json")
+    assert code == 0, err
+    answers = [json.loads(line)["classes"][0] for line in stdout.splitlines()]
+    names = labels.read_text().splitlines()
+    # The client crops and resizes as validation did: the same class as the validated IR, by name.
+    assert [a[0] for a in answers] == [s["ir_top1"] for s in samples]
+    assert [a[1] for a in answers] == [names[s["ir_top1"]] for s in samples]
+
+
+def test_a_detector_answers_with_the_boxes_validation_counted(cli, tmp_path):
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "run"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    photos = {path.stem: path for path in skimage_data_dir().iterdir()}
+    code, stdout, err = cli("predict", out / "ir" / "aiy_person_cat_dog.xml",
+                            *(photos[s["name"]] for s in report["validation"]["samples"]), "--json")
+    assert code == 0, err
+    boxes = [box for line in stdout.splitlines() for box in json.loads(line)["boxes"]]
+    assert len(boxes) == report["validation"]["metrics"]["detections"]
+    assert all(0 <= v <= 1 for box in boxes for v in box[3]) and {box[0] for box in boxes} <= {1, 2, 3}
