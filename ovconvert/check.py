@@ -64,7 +64,7 @@ class CheckResult:
     def baseline_entry(self) -> dict:
         return {"agreement": self.agreement, "max_abs_diff": self.max_abs_diff, "ir_bytes": self.ir_bytes,
                 "convert_seconds": self.convert_seconds, "latency_speedup": self.latency_speedup,
-                "throughput_speedup": self.throughput_speedup}
+                "throughput_speedup": self.throughput_speedup, "seconds": round(self.seconds, 1)}
 
 
 # ---------------------------------------------------------------------------------------------- selection
@@ -283,12 +283,37 @@ def compare(result: CheckResult, baseline: dict, margins: Margins) -> CheckResul
     return result
 
 
+# A conversion the baseline has no time for counts as this many seconds when shards are balanced.
+UNKNOWN_SECONDS = 60.0
+
+
+def shard(runs: list[Conversion], index: int, count: int, baseline: dict | None = None) -> list[Conversion]:
+    """The conversions of shard `index` (1-based) of `count`, for a CI matrix: longest first (by the
+    seconds the baseline recorded; unknown ones count UNKNOWN_SECONDS), each to the shard with the least
+    work so far, ties by name. Every runner computes the same split from the same selection and
+    baseline, and together the shards cover each conversion exactly once."""
+    baseline = baseline or {}
+
+    def seconds(item: Conversion) -> float:
+        entry = baseline.get(item.name) or {}
+        return float(entry.get("seconds") or entry.get("convert_seconds") or UNKNOWN_SECONDS)
+
+    loads = [0.0] * count
+    assigned: list[list[Conversion]] = [[] for _ in range(count)]
+    for item in sorted(runs, key=lambda r: (-seconds(r), r.name)):
+        target = min(range(count), key=lambda k: (loads[k], k))
+        loads[target] += seconds(item)
+        assigned[target].append(item)
+    chosen = {id(item) for item in assigned[index - 1]}
+    return [item for item in runs if id(item) in chosen]  # in selection order
+
+
 def run_all(paths: list[Path], out_dir: Path, cache_dir: Path, jobs: int = 1, timeout_s: int = 1800,
             baseline: dict | None = None, margins: Margins = Margins(), progress=None,
-            run_options: tuple[str, ...] = ()) -> list[CheckResult]:
-    """Run the recipes (and their variants), `jobs` at a time; results in selection order."""
+            run_options: tuple[str, ...] = (), runs: list[Conversion] | None = None) -> list[CheckResult]:
+    """Run the recipes (and their variants), or the given `runs`, `jobs` at a time; results in order."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = conversions(paths)
+    runs = conversions(paths) if runs is None else runs
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(run_one, item, out_dir, cache_dir, timeout_s, run_options): item for item in runs}
@@ -313,7 +338,7 @@ def load_baseline(path: Path) -> dict:
             if not isinstance(entry, dict):
                 raise ValueError(f"the entry of {name!r} is not a mapping")
             for key in ("agreement", "max_abs_diff", "ir_bytes", "convert_seconds", "latency_speedup",
-                        "throughput_speedup"):
+                        "throughput_speedup", "seconds"):
                 if entry.get(key) is not None and (isinstance(entry[key], bool)
                                                    or not isinstance(entry[key], (int, float))):
                     raise ValueError(f"{name}.{key} is not a number")
@@ -414,3 +439,19 @@ def junit(results: list[CheckResult]) -> str:
         if r.precision_warnings:
             ET.SubElement(case, "system-out").text = "\n".join(f"warning: {w}" for w in r.precision_warnings)
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
+
+
+def results_json(results: list[CheckResult]) -> str:
+    return json.dumps({"results": [asdict(r) for r in results]}, indent=2, default=str) + "\n"
+
+
+def load_results(paths: list[Path]) -> list[CheckResult]:
+    """The results of several `check --json FILE` runs (the shards of a CI matrix), in file order."""
+    merged = []
+    for path in paths:
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))["results"]
+            merged += [CheckResult(**entry) for entry in entries]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"--merge {path}: not the output of `ovconvert check --json FILE` ({error})") from None
+    return merged

@@ -149,3 +149,33 @@ def test_check_takes_a_recipe_file_outside_the_registry(tmp_path, cli):
     assert code == 0, err
     assert "checking 1 conversion(s) of 1 recipe(s)" in err
     assert out.splitlines()[2].split()[:2] == ["aocr", "passed"]
+
+
+def test_shards_cover_every_conversion_once_balanced_by_the_baseline():
+    from ovconvert.check import Conversion, shard
+
+    runs = [Conversion(Path(f"recipes/x/r{i}.yaml")) for i in range(7)] + [Conversion(Path("recipes/x/r0.yaml"), "v")]
+    baseline = {"r0": {"seconds": 600.0}, "r1": {"seconds": 300.0}, "r2": {"seconds": 290.0}}
+    shards = [shard(runs, k, 3, baseline) for k in (1, 2, 3)]
+    names = [item.name for part in shards for item in part]
+    assert sorted(names) == sorted(item.name for item in runs) and len(set(names)) == len(runs)
+    assert [item.name for item in shards[0]] == ["r0"]  # the long one alone; the others share the rest
+    assert shards == [shard(runs, k, 3, baseline) for k in (1, 2, 3)]  # the same split on every runner
+    assert [item.name for item in shard(runs, 1, 1)] == [item.name for item in runs]
+
+
+def test_a_ci_matrix_runs_shards_and_merges_their_reports(recipe_dir, tmp_path, cli):
+    code, out, _ = cli("check", "aocr", "--shard", "2/2", "--list-json")
+    assert code == 0 and [entry["name"] for entry in json.loads(out)] == ["tiny_strict"]
+    for k in (1, 2):
+        cli("check", "aocr", "--shard", f"{k}/2", "-o", tmp_path / f"runs{k}", "--cache-dir", tmp_path / "cache",
+            "--json", tmp_path / f"shard{k}.json")
+    junit = tmp_path / "junit.xml"
+    code, out, err = cli("check", "--merge", tmp_path / "shard1.json", tmp_path / "shard2.json", "--junit", junit)
+    assert code == 1, err  # tiny_strict fails in its shard, and the merged report says so
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:4]}
+    assert rows == {"tiny_ok": "passed", "tiny_strict": "failed"}
+    assert ET.parse(junit).getroot().get("tests") == "2"
+    with pytest.raises(SystemExit) as stopped:  # argparse: usage error, exit 2
+        cli("check", "--shard", "3/2", "--list")
+    assert stopped.value.code == 2

@@ -187,3 +187,25 @@ def test_every_download_is_https():
         urls = [recipe.source.url] + [item.url for item in (recipe.freeze.network.definition
                                                             if recipe.freeze.network else ())]
         assert all(url.startswith("https://") for url in urls if url), path
+
+
+def test_list_json_is_for_scripts(cli):
+    import json
+
+    code, out, _ = cli("list", "--json")
+    assert code == 0
+    entries = {entry["name"]: entry for entry in json.loads(out)}
+    assert entries["aocr"]["offline"] is True and entries["aocr"]["task"] == "ocr"
+    assert entries["slim/inception_v1"]["offline"] is False
+
+
+def test_run_json_prints_one_array_of_results(cli, tmp_path):
+    import json
+
+    code, out, err = cli("run", "recipes/aocr.yaml", "no_such_recipe", "-o", tmp_path / "runs", "--json",
+                         "--cache-dir", tmp_path / "cache")
+    assert code == 2, err
+    results = json.loads(out)  # nothing but the JSON on stdout
+    assert [(r["recipe"], r["status"], r["exit_code"]) for r in results] == [("aocr", "converted", 0),
+                                                                            ("no_such_recipe", "error", 2)]
+    assert json.loads(open(results[0]["report"]).read())["status"] == "converted"

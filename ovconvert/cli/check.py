@@ -8,6 +8,7 @@ or a tool failed, a timeout). See docs/ci.md.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bench", action="store_true",
                         help="run each recipe's bench stage too (IR vs framework speed; off by default to save CI "
                              "time), and compare the speed-ups with the baseline")
+    parser.add_argument("--shard", metavar="K/N", type=_shard,
+                        help="run only shard K of N (1-based): a stable split, balanced by the baseline's times, "
+                             "for a CI matrix; the shards together run every conversion once")
+    parser.add_argument("--list-json", action="store_true",
+                        help="print the conversions that would run (this shard's, with --shard) as JSON and stop")
+    parser.add_argument("--json", type=Path, metavar="FILE", dest="json_file",
+                        help="write the results as JSON here (what --merge reads)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
+                        help="run nothing: merge the --json results of several shards into one table, "
+                             "--junit and --markdown report (and --baseline comparison)")
     parser.add_argument("--list", action="store_true", help="print the recipes that would run and stop")
     add_precision_options(parser)
     margins = parser.add_argument_group("regression margins (against --baseline)")
@@ -56,28 +67,49 @@ def run(args) -> int:
         raise UserError("--update-baseline needs --baseline FILE (where to write it)")
     if args.jobs < 1:
         raise UserError(f"-j {args.jobs}: give at least 1")
+    if args.merge:  # each shard compared its results with the baseline already; here they are only reported
+        return _report(args, check.load_results(args.merge), check.load_baseline(args.baseline) if args.baseline else {})
     paths = check.select(args.recipes, args.changed_since)
+    baseline = check.load_baseline(args.baseline) if args.baseline else {}
+    runs = check.conversions(paths)
+    if args.shard:
+        runs = check.shard(runs, *args.shard, baseline)
     if args.list:
-        for item in check.conversions(paths):
+        for item in runs:
             print(item.path if item.variant is None else f"{item.path}@{item.variant}")
+        return 0
+    if args.list_json:
+        import json
+
+        print(json.dumps([{"name": item.name, "recipe": str(item.path), "variant": item.variant,
+                           "argument": item.run_arguments()[-1]} for item in runs], indent=2))
         return 0
     if not paths:
         print("ovconvert check: no recipe to run" + (f" (nothing changed since {args.changed_since})"
                                                      if args.changed_since else ""))
         return 0
-    baseline = check.load_baseline(args.baseline) if args.baseline else {}
     margins = check.Margins(args.agreement_margin, args.diff_factor, 1e-5, args.size_margin, args.time_margin,
                             speedup=args.speedup_margin)
     run_options = ["--device", args.device] + (["--strict-precision"] if args.strict_precision else [])
     run_options += ([] if args.bench else ["--no-bench"]) + ["--num-attempts", str(args.num_attempts)]
     if args.precision is not None:
         run_options += ["--precision", ",".join(args.precision) or "none"]
-    runs = check.conversions(paths)
-    print(f"checking {len(runs)} conversion(s) of {len(paths)} recipe(s) with {args.jobs} job(s)…", file=sys.stderr)
+    shard = f" (shard {args.shard[0]} of {args.shard[1]})" if args.shard else ""
+    print(f"checking {len(runs)} conversion(s) of {len(paths)} recipe(s){shard} with {args.jobs} job(s)…",
+          file=sys.stderr)
     results = check.run_all(paths, args.output_dir, args.cache_dir or default_cache_dir(), args.jobs, args.timeout,
                             baseline, margins,
                             progress=lambda r: print(f"  {r.recipe}: {r.status} ({r.seconds:.0f} s)", file=sys.stderr),
-                            run_options=tuple(run_options))
+                            run_options=tuple(run_options), runs=runs)
+    if args.json_file:
+        _write(args.json_file, check.results_json(results))
+    return _report(args, results, baseline)
+
+
+def _report(args, results, baseline) -> int:
+    """The table on stdout, and the JUnit/Markdown files and baseline update asked for."""
+    from ovconvert import check
+
     print(f"ran on: {check.environment_line(results)}", file=sys.stderr)
     print(check.text_table(results))
     if args.junit:
@@ -87,6 +119,16 @@ def run(args) -> int:
     if args.update_baseline:
         check.save_baseline(args.baseline, results, baseline)
     return max((r.exit_code for r in results), default=0)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text!r}: give K/N with 1 ≤ K ≤ N, e.g. 2/4")
+    return index, count
 
 
 def _write(path: Path, text: str) -> None:

@@ -8,6 +8,8 @@ import sys
 
 def add_arguments(parser) -> None:
     parser.add_argument("--family", help="only this family (slim, aocr_legacy, …)")
+    parser.add_argument("--json", action="store_true",
+                        help="a JSON array of {name, path, family, task, description, offline} for scripts")
 
 
 def run(args) -> int:
@@ -19,7 +21,7 @@ def run(args) -> int:
               "recipe .yaml files", file=sys.stderr)
         return EXIT_USER_ERROR
     paths = all_recipe_paths(args.family)
-    broken = 0
+    broken, listed = 0, []
     for path in sorted(RECIPES_DIR.rglob("*.yaml")) if not args.family else paths:
         try:
             data = read_recipe_file(path, _display_path(path))
@@ -30,8 +32,25 @@ def run(args) -> int:
         data = data if isinstance(data, dict) else {}
         name = path.relative_to(RECIPES_DIR).with_suffix("").as_posix()
         description = str(data.get("description") or "").splitlines()
-        print(f"{name:40s} {str(data.get('family', '?')):12s} {str(data.get('task', '?')):15s} "
-              f"{description[0] if description else ''}")
-    if not paths and not broken:
+        listed.append({"name": name, "path": str(path), "family": data.get("family"), "task": data.get("task"),
+                       "description": description[0] if description else "", "offline": _offline(path)})
+        if not args.json:
+            print(f"{name:40s} {str(data.get('family', '?')):12s} {str(data.get('task', '?')):15s} "
+                  f"{description[0] if description else ''}")
+    if args.json:
+        import json
+
+        print(json.dumps(listed, indent=2))
+    elif not paths and not broken:
         print(f"no recipes{' in family ' + args.family if args.family else ''} under {RECIPES_DIR}")
     return EXIT_USER_ERROR if broken else 0
+
+
+def _offline(path) -> bool | None:
+    from ovconvert.check import runs_offline
+    from ovconvert.errors import OvconvertError
+
+    try:
+        return runs_offline(path)
+    except OvconvertError:  # a recipe that reads but does not load: unknown
+        return None

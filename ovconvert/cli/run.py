@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
                        help="run the bench stage even where the recipe turns it off (bench.enabled)")
     bench.add_argument("--no-bench", dest="bench", action="store_false",
                        help="skip the bench stage (timing the IR against the framework)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON array of the results (recipe, status, exit code, message, report) "
+                             "on stdout instead of text; errors still go to stderr")
     add_precision_options(parser)
     add_recipe_overrides(parser)
 
@@ -51,13 +54,15 @@ def run(args) -> int:
     check_output_dir(args.output_dir)
     cache_dir = args.cache_dir or default_cache_dir()
     check_output_dir(cache_dir, "--cache-dir")
-    results, worst = [], 0
+    results, worst, as_json = [], 0, []
     for name, out_dir in _runs(args):
         try:
             recipe = load_recipe(name, tuple(args.overrides), args.source)
         except OvconvertError as error:
             print(f"ovconvert: error: {error.one_line()}", file=sys.stderr)
             results.append((name, "error", error.exit_code))
+            as_json.append({"recipe": name, "status": "error", "exit_code": error.exit_code,
+                            "message": error.one_line(), "output_dir": str(out_dir), "report": None})
             worst = max(worst, error.exit_code)
             continue
         result = run_recipe(recipe, RunOptions(out_dir, cache_dir, args.dry_run, args.backend, args.device,
@@ -65,13 +70,20 @@ def run(args) -> int:
                                                args.num_attempts, args.ovms_repo))
         if result.exit_code:
             print(f"ovconvert: error: {result.message}", file=sys.stderr)
-        elif result.message:
+        elif result.message and not args.json:
             print(result.message)
             print(f"report: {out_dir / 'report.md'}")
         results.append((recipe.name, result.status, result.exit_code))
+        as_json.append({"recipe": recipe.name, "status": result.status, "exit_code": result.exit_code,
+                        "message": result.message, "output_dir": str(out_dir),
+                        "report": str(out_dir / "report.json") if (out_dir / "report.json").is_file() else None})
         worst = max(worst, result.exit_code)
     failed = [name for name, _, code in results if code]
-    if len(results) > 1:
+    if args.json:
+        import json
+
+        print(json.dumps(as_json, indent=2))
+    elif len(results) > 1:
         print(f"{len(results) - len(failed)} of {len(results)} recipes converted" +
               (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return worst
