@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "validate": "validate a run's IR against TensorFlow again (after editing tolerances, say)",
     "bench": "time a run's IRs against the framework again, and cross-check with benchmark_app",
     "predict": "answers from a converted IR alone: classes, boxes or words for image files",
+    "init": "say which family and recipe a model matches, and write a ready recipe for it",
     "check": "conversion checks for CI: recipes to validated IRs, JUnit/Markdown reports, a baseline",
     "aocr": "attention OCR: aocr's dataset/train/test/predict/export in TensorFlow 2, and synthetic data",
 }
