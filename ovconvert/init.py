@@ -129,7 +129,7 @@ def _odapi(path: Path, names: list[str], graph) -> Match:
                   {"freeze.graph": "${source}"})
     config = path.parent / "pipeline.config"
     if config.is_file():
-        match.reasons.append(f"pipeline.config beside the graph: given to mo, and its image_resizer read")
+        match.reasons.append("pipeline.config beside the graph: given to mo, and its image_resizer read")
         match.overrides["convert.pipeline_config"] = str(config.resolve())
         size = input_size(config.read_text(encoding="utf-8", errors="replace"))
         if size:
