@@ -462,3 +462,9 @@ def test_a_run_prints_no_tensorflow_noise_and_quiet_prints_only_the_result(tmp_p
     assert quiet.returncode == 0 and all(line.strip().startswith("warning:") for line in quiet.stderr.splitlines()
                                          if line.strip()), quiet.stderr
     assert quiet.stdout.splitlines()[0].startswith("aocr: converted and validated")
+
+
+def test_aocr_without_a_model_names_the_bundled_one(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("aocr", "export", tmp_path / "out", "--log-path", "")
+    assert code == 2 and "--model-dir" in err and "aocr/pretrained" in err

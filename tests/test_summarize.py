@@ -84,3 +84,25 @@ def test_corrupt_pb_is_a_user_error(cli, tmp_path):
     bad.write_bytes(b"\x00\x01garbage" * 100)
     code, _, err = cli("summarize", bad)
     assert code == 2 and "not a valid binary TensorFlow GraphDef" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_tf2_saved_model_is_summarized_as_openvino_does_and_the_same_every_run(tmp_path):
+    """The project's own aocr SavedModel: OpenVINO's summarize_graph.py (mo's loader: the signature's
+    function, frozen) finds 1 input and 9 outputs, in an order that changes between its runs; the
+    drop-in gives the same input and outputs, and the same text on every run."""
+    from ovconvert.cli import main
+
+    exported = tmp_path / "exported"
+    assert main(["aocr", "export", str(exported), "--model-dir", str(REPO / "ovconvert" / "aocr" / "pretrained"),
+                 "--log-path", ""]) == 0
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CI="true")
+    script = REPO / ".venv" / "bin" / "summarize_graph"
+    ours = [str(script)] if script.exists() else [sys.executable, "-m", "ovconvert.cli.summarize_graph"]
+    runs = [subprocess.run(ours + ["--saved_model_dir", str(exported / "1")], capture_output=True, text=True,
+                           env=env).stdout for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2] and runs[0].startswith("1 input(s) detected:\nName: input, type: string")
+    theirs = subprocess.run([sys.executable, "-m", "openvino.tools.mo.utils.summarize_graph", "--saved_model_dir",
+                             str(exported / "1"), "--saved_model_tags", "serve"], capture_output=True, text=True,
+                            env=env).stdout
+    assert theirs.splitlines()[:3] == runs[0].splitlines()[:3]  # inputs and the output count
+    assert sorted(theirs.splitlines()[3:]) == sorted(runs[0].splitlines()[3:])  # the same outputs

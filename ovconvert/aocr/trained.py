@@ -4,6 +4,7 @@ flags given) and the latest checkpoint's weights. Used by test, predict and expo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ovconvert.aocr import config as config_io
 from ovconvert.aocr.config import ModelConfig
@@ -25,8 +26,9 @@ def load(model_dir: str, requested: dict | None = None) -> Trained:
 
     saved = config_io.load(model_dir)
     if saved is None:
+        bundled = Path(__file__).resolve().parent / "pretrained"
         raise UserError(f"{model_dir}: no {config_io.CONFIG_FILE} (not a model directory); train first with "
-                        "`ovconvert aocr train`, or pass --model-dir")
+                        f"`ovconvert aocr train`, or pass --model-dir (the bundled model: --model-dir {bundled})")
     config = config_io.resolve(saved, requested or {}, model_dir)
     latest = tf.train.latest_checkpoint(model_dir)
     if latest is None:

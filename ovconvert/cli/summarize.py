@@ -41,6 +41,11 @@ def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = N
     from ovconvert.recipes.schema import Freeze
     from ovconvert.stages.freeze import freeze
 
+    if (path.is_dir() or path.name == "saved_model.pb") and weights == "checkpoint":
+        directory = path if path.is_dir() else path.parent
+        graph = _saved_model_as_openvino_loads_it(directory, tags)
+        frozen_path = (work_dir or Path(tempfile.mkdtemp(prefix="ovconvert-summarize-"))) / "frozen.pb"
+        return graph, proto.write_graph_def(graph, frozen_path)
     if path.is_dir() or path.name == "saved_model.pb":
         directory = path if path.is_dir() else path.parent
         spec = Freeze(format="saved_model", saved_model_dir=str(directory), tags=tuple(tags.split(",")),
@@ -53,6 +58,34 @@ def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = N
                       outputs=_all_sinks(path))
     frozen = freeze(spec, "slim", work_dir or Path(tempfile.mkdtemp(prefix="ovconvert-summarize-")))
     return proto.read_graph_def(frozen.path), frozen.path
+
+
+def _saved_model_as_openvino_loads_it(directory: Path, tags: str):
+    """The GraphDef OpenVINO's summarize_graph.py summarizes for a SavedModel: mo's own loader (the
+    signature's function, frozen), so the drop-in gives its answer — one input and the signature's
+    outputs for a TF2 SavedModel, the same on every run — not the function library's control-flow
+    placeholders."""
+    from openvino.tools.mo.front.tf.loader import load_tf_graph_def
+
+    from ovconvert.errors import UserError
+
+    try:
+        graph, _, _, _ = load_tf_graph_def(graph_file_name="", is_binary=True, checkpoint="", model_dir=str(directory),
+                                           saved_model_tags=tags.split(","))
+    except Exception as error:  # mo's loader raises what TensorFlow raises, of many kinds
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot load SavedModel {directory}: {first}; if its weights are missing, add "
+                        "--weights initializers") from None
+    from ovconvert.graph import proto
+
+    converted = proto.GraphDef()
+    converted.ParseFromString(graph.SerializeToString())
+    # TensorFlow's freezing emits the nodes in an order that changes from run to run (OpenVINO's script
+    # prints its outputs in a different order on different runs); by name, every run says the same.
+    nodes = sorted(converted.node, key=lambda node: node.name)
+    del converted.node[:]
+    converted.node.extend(nodes)
+    return converted
 
 
 def _all_sinks(path: Path) -> tuple[str, ...]:
