@@ -110,6 +110,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     record: dict[str, Any] = {"recipe": recipe.name, "family": recipe.family, "task": recipe.task,
                               "description": recipe.description, "status": "error", "timings": timer.timings,
                               "environment": environment.describe()}
+    pictures, labels = {}, []  # for report.html: what each validation input looked like, class names
     known = placeholder_values(recipe, options.cache_dir, out_dir.resolve())
     recipe = expand_all(recipe, known)
     try:
@@ -207,6 +208,9 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             record.setdefault("discovered", []).append(
                 f"mo's {Path(transformations).name} fits this graph (tried {', '.join(Path(c).name for c in candidates[:attempt])} first)")
         result = validation.reference
+        from ovconvert.stages import report_html
+
+        pictures = report_html.pictures(validation.samples, recipe.validate.ir_channel_order)
         record["validation"] = dataclasses.asdict(result)
         record["environment"]["device"] = validation.device.to_json()
         record["precisions"] = [dataclasses.asdict(row) | {"name": row.name} for row in validation.precisions]
@@ -228,6 +232,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         record["status"] = "converted"
         # What the IR expects and what its outputs mean, inside it (ovconvert predict, a served model).
         served = deploy.metadata(recipe, family, cut_graph, acquired.file)
+        labels = served.get("labels") or []
         deploy.embed(ir.xml, served)
         record["ir"] = {str(ir.xml): ir.xml.stat().st_size, str(ir.bin): ir.bin.stat().st_size}
         record["metadata"] = {k: v for k, v in served.items() if k not in ("labels", "charset")}
@@ -271,7 +276,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         if record["status"] != "converted" and (out_dir / "ir").exists():
             _reject_ir(out_dir, record)
         with timer.stage("report"):
-            report_stage.write_report(out_dir, record)
+            report_stage.write_report(out_dir, record, pictures, labels)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
 
 

@@ -1,4 +1,5 @@
-"""Stage 7, report: what a run did, as report.json (for tools) and report.md (for people)."""
+"""The last stage, report: what a run did, as report.json (for tools), report.md and report.html (for
+people)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import shlex
 from pathlib import Path
 
 
-def write_report(out_dir: Path, report: dict) -> tuple[Path, Path]:
+def write_report(out_dir: Path, report: dict, pictures: dict | None = None, labels: list | None = None) -> tuple[Path, Path]:
+    """report.json, report.md and report.html (stages/report_html.py; `pictures`: what each validation
+    input looked like, by sample name; `labels`: class names)."""
+    from ovconvert.stages import report_html
+
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, markdown_path = out_dir / "report.json", out_dir / "report.md"
     _atomic_write(json_path, json.dumps(report, indent=2, default=str) + "\n")
     _atomic_write(markdown_path, markdown(report))
+    report_html.write(out_dir, report, pictures, labels)
     return json_path, markdown_path
 
 
@@ -46,7 +52,7 @@ def markdown(report: dict) -> str:
             lines += ["", f"**The model's answers look untrained/degenerate:** {validation['degenerate']}; "
                       "agreement with TensorFlow proves less than on a trained model."]
         if validation["samples"]:
-            keys = list(validation["samples"][0])
+            keys = [key for key in validation["samples"][0] if key != "boxes"]  # boxes: drawn in report.html
             lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
             lines += ["| " + " | ".join(_cell(sample[k]) for k in keys) + " |" for sample in validation["samples"]]
     if report.get("precisions"):

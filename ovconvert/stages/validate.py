@@ -362,7 +362,11 @@ def compare_detection(recipe, family, samples, tf_outputs, ir_outputs, tolerance
         near = detections(tf_values, threshold * 0.5)
         extra += sum(1 for i, (cls, s, box) in enumerate(found) if i not in used and s >= threshold
                      and not any(c == cls and _iou(box, b) >= min_iou for c, _, b in near))
-        details.append({"name": sample.name, "framework_boxes": len(expected), "matched": sample_matched})
+        details.append({"name": sample.name, "framework_boxes": len(expected), "matched": sample_matched,
+                        # For the HTML report's pictures: (class, score, [ymin, xmin, ymax, xmax]) on each side.
+                        "boxes": {"framework": [[c, round(sc, 4), [round(float(v), 4) for v in b]] for c, sc, b in expected],
+                                  "ir": [[c, round(sc, 4), [round(float(v), 4) for v in b]]
+                                         for c, sc, b in detections(ir_values, threshold)]}})
     total = matched + missed
     metrics = {"images": len(samples), "detections": total, "matched": matched, "missed": missed, "extra": extra,
                "detection_match": matched / total if total else 1.0, "max_score_diff": score_diff}
