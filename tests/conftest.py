@@ -156,3 +156,15 @@ def tiny_aocr(tmp_path_factory):
     assert aocr_cli("aocr", "train", records, "--model-dir", root / "model", "--num-steps", "4",
                     "--steps-per-checkpoint", "2", "--optimizer", "adam", "--log-path", "", *TINY_MODEL_FLAGS) == 0
     return records, root / "model"
+
+
+def run_aiy_detector(cli, tmp_path) -> tuple[Path, dict]:
+    """The AIY person/cat/dog detector (../shared fixture) converted whole by its recipe: (run dir, report)."""
+    import json
+
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "run"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    return out, json.loads((out / "report.json").read_text())

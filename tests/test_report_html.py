@@ -3,14 +3,13 @@ every picture decodes. Skips where no Chromium is installed."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import fixture_path
+from conftest import run_aiy_detector
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium)")
@@ -38,12 +37,7 @@ def test_aocr_report_shows_each_word_with_both_readings(cli, tmp_path):
 
 @needs_chromium
 def test_detector_report_draws_both_sides_boxes_with_class_names(cli, tmp_path):
-    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
-    out = tmp_path / "run"
-    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
-                       "--cache-dir", tmp_path / "cache")
-    assert code == 0, err
-    report = json.loads((out / "report.json").read_text())
+    out, report = run_aiy_detector(cli, tmp_path)
     dom = _rendered(out / "report.html")
     assert f'data-images-shown="{len(report["validation"]["samples"])}"' in dom
     assert re.search(r"TensorFlow</span> 1 box\(es\): (cat|person|dog) 0\.\d\d", dom)

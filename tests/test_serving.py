@@ -10,7 +10,7 @@ import shutil
 
 import openvino as ov
 
-from conftest import REPO, fixture_path
+from conftest import REPO, fixture_path, run_aiy_detector
 from ovconvert.families.images import skimage_data_dir
 
 
@@ -76,12 +76,7 @@ def test_a_retrained_classifier_answers_with_its_own_labels_as_validation_did(cl
 
 
 def test_a_detector_answers_with_the_boxes_validation_counted(cli, tmp_path):
-    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
-    out = tmp_path / "run"
-    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
-                       "--cache-dir", tmp_path / "cache")
-    assert code == 0, err
-    report = json.loads((out / "report.json").read_text())
+    out, report = run_aiy_detector(cli, tmp_path)
     photos = {path.stem: path for path in skimage_data_dir().iterdir()}
     code, stdout, err = cli("predict", out / "ir" / "aiy_person_cat_dog.xml",
                             *(photos[s["name"]] for s in report["validation"]["samples"]), "--json")
