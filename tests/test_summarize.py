@@ -106,3 +106,18 @@ def test_a_tf2_saved_model_is_summarized_as_openvino_does_and_the_same_every_run
                             env=env).stdout
     assert theirs.splitlines()[:3] == runs[0].splitlines()[:3]  # inputs and the output count
     assert sorted(theirs.splitlines()[3:]) == sorted(runs[0].splitlines()[3:])  # the same outputs
+
+
+def test_a_text_graph_error_names_the_flag_of_the_command_that_was_run(cli, tmp_path, capsys):
+    """Each command's hint names its own flag (ovconvert summarize: --text; summarize_graph:
+    --input_model_is_text; a recipe run: the .pbtxt file name)."""
+    from ovconvert.cli.summarize_graph import main as summarize_graph
+
+    text = tmp_path / "model.pb"
+    text.write_text('node { name: "x" op: "Placeholder" }\n')
+    code, _, err = cli("summarize", text)
+    assert code == 2 and "pass --text if it is a text GraphDef" in err and "input_model_is_text" not in err
+    assert summarize_graph(["--input_model", str(text)]) == 2
+    assert "pass --input_model_is_text if it is a text GraphDef" in capsys.readouterr().err
+    code, _, err = cli("run", "mobilenet_v1_0.25_128", "--source", text, "-o", tmp_path / "run")
+    assert code == 2 and "name it .pbtxt" in err and "--text" not in err

@@ -6,6 +6,8 @@ tool does.
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import sys
 import tempfile
@@ -16,6 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("model", help="frozen .pb/.pbtxt, inference graph with --checkpoint, .meta, SavedModel dir, "
                         ".tflite")
     parser.add_argument("--text", action="store_true", help="the .pb is a text protobuf")
+    # The flag named in errors: summarize_graph (the drop-in) calls this command with its own flag's name.
+    parser.add_argument("--text-flag-name", default="--text", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help="checkpoint to freeze the inference graph or MetaGraph with")
     parser.add_argument("--tags", default="serve", help="SavedModel tags, comma-separated (default: serve)")
     parser.add_argument("--weights", choices=("checkpoint", "initializers"), default="checkpoint",
@@ -28,7 +32,7 @@ def add_arguments(parser) -> None:
 
 
 def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = None, tags: str = "serve",
-                      weights: str = "checkpoint", work_dir: Path | None = None):
+                      weights: str = "checkpoint", work_dir: Path | None = None, text_flag: str = "--text"):
     """The GraphDef to summarize and the path of a frozen file holding it."""
     from ovconvert.errors import UserError
     from ovconvert.graph import proto
@@ -37,7 +41,7 @@ def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = N
     if not path.exists():
         raise UserError(f"model {model} not found; check the path")
     if path.is_file() and path.suffix in (".pb", ".pbtxt") and not checkpoint and path.name != "saved_model.pb":
-        return proto.read_graph_def(path, text=True if text else None), path
+        return proto.read_graph_def(path, text=True if text else None, text_flag=text_flag), path
     from ovconvert.recipes.schema import Freeze
     from ovconvert.stages.freeze import freeze
 
@@ -112,7 +116,7 @@ def run(args) -> int:
     # A model that needs freezing first is frozen into a temporary directory, removed afterwards.
     with tempfile.TemporaryDirectory(prefix="ovconvert-summarize-") as work:
         graph, frozen_path = graph_for_summary(args.model, args.text, args.checkpoint, args.tags, args.weights,
-                                               Path(work))
+                                               Path(work), args.text_flag_name)
         summary = summarize(graph, str(frozen_path) if args.unsupported else None)
         if args.json:
             print(json.dumps(summary.to_json(), indent=2))

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from ovconvert.cli import main as ovconvert_main
 
-    command = ["summarize", argv_.input_model or argv_.saved_model_dir, "--tags", argv_.saved_model_tags]
+    command = ["summarize", argv_.input_model or argv_.saved_model_dir, "--tags", argv_.saved_model_tags,
+               "--text-flag-name=--input_model_is_text"]
     if argv_.text:
         command.append("--text")
     if argv_.input_checkpoint:

@@ -19,8 +19,10 @@ GraphDef = graph_pb2.GraphDef
 MetaGraphDef = meta_graph_pb2.MetaGraphDef
 
 
-def read_graph_def(path: str | Path, text: bool | None = None) -> graph_pb2.GraphDef:
-    """A frozen GraphDef from .pb (binary) or .pbtxt (text); `text=None` decides by the file name."""
+def read_graph_def(path: str | Path, text: bool | None = None, text_flag: str | None = None) -> graph_pb2.GraphDef:
+    """A frozen GraphDef from .pb (binary) or .pbtxt (text); `text=None` decides by the file name.
+    `text_flag`: the calling command's flag for a text GraphDef, named in the error (None: the file
+    name is the only way, so the error says to name it .pbtxt)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} not found; check the path")
@@ -35,7 +37,9 @@ def read_graph_def(path: str | Path, text: bool | None = None) -> graph_pb2.Grap
     except (DecodeError, text_format.ParseError, UnicodeDecodeError) as error:
         kind = "text" if as_text else "binary"
         raise UserError(f"{path} is not a valid {kind} TensorFlow GraphDef ({error}); "
-                        "re-export or re-download it" + ("" if as_text else ", or pass --input_model_is_text for .pbtxt")
+                        "re-export or re-download it" + ("" if as_text else
+                                                        f", or pass {text_flag} if it is a text GraphDef" if text_flag
+                                                        else ", or name it .pbtxt if it is a text GraphDef")
                         ) from None
     if not graph.node:
         raise UserError(f"{path} holds no graph nodes; it is not a frozen TensorFlow GraphDef (re-export it)")
