@@ -47,6 +47,9 @@ def graph_for_summary(model: str, text: bool = False, checkpoint: str | None = N
 
     if (path.is_dir() or path.name == "saved_model.pb") and weights == "checkpoint":
         directory = path if path.is_dir() else path.parent
+        if not (directory / "saved_model.pb").is_file() and not (directory / "saved_model.pbtxt").is_file():
+            raise UserError(f"{directory} is a directory without saved_model.pb, so not a SavedModel; give a "
+                            "SavedModel directory or a frozen .pb")
         graph = _saved_model_as_openvino_loads_it(directory, tags)
         frozen_path = (work_dir or Path(tempfile.mkdtemp(prefix="ovconvert-summarize-"))) / "frozen.pb"
         return graph, proto.write_graph_def(graph, frozen_path)
