@@ -69,6 +69,7 @@ def test_baseline_catches_regressions(recipe_dir, tmp_path, cli):
     assert "IR size" in out and "more than 2% apart" in out
 
 
+@pytest.mark.slow
 def test_bench_speedups_go_to_the_baseline_and_a_slower_ir_is_a_regression(recipe_dir, tmp_path, cli):
     baseline = tmp_path / "baseline.json"
     args = ("check", "tiny_ok", "--bench", "-o", tmp_path / "runs", "--cache-dir", tmp_path / "cache",
@@ -164,6 +165,7 @@ def test_shards_cover_every_conversion_once_balanced_by_the_baseline():
     assert [item.name for item in shard(runs, 1, 1)] == [item.name for item in runs]
 
 
+@pytest.mark.slow
 def test_a_ci_matrix_runs_shards_and_merges_their_reports(recipe_dir, tmp_path, cli):
     code, out, _ = cli("check", "aocr", "--shard", "2/2", "--list-json")
     assert code == 0 and [entry["name"] for entry in json.loads(out)] == ["tiny_strict"]

@@ -53,6 +53,7 @@ def test_an_export_dir_with_pipeline_config_is_read(cli, tmp_path):
     assert report["cut"]["inputs"] == ["image_tensor:0[1,256,256,3]{u8}"]
 
 
+@pytest.mark.slow
 def test_an_original_aocr_saved_model_and_a_quantized_tflite(cli, tmp_path):
     code, err, said, recipe, report = _init_and_run(cli, tmp_path / "aocr", fixture_path("aocr-tf1.15"))
     assert code == 0, err

@@ -119,6 +119,7 @@ def _mobilenet(cli, tmp_path, name, *args):
     return code, err, json.loads((out / "report.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_mobilenet_plain_int8_loses_photos_and_no_drop_allowed_rejects_it(cli, tmp_path):
     code, err, report, out = _mobilenet(cli, tmp_path, "strict", "--quantize", "int8", "--set",
                                         "quantize.method=plain", "--set", "quantize.tolerance.min_top1_agreement=1.0")
@@ -148,6 +149,7 @@ def test_mobilenet_int8_with_accuracy_control_agrees_on_24_of_26_photos(cli, tmp
     assert {r["batch"] for r in report["bench"]["rows"]} == {1, 32}
 
 
+@pytest.mark.slow
 def test_bench_command_times_a_finished_run_and_cross_checks_with_benchmark_app(cli, tmp_path):
     code, _, err, report, out = _run(cli, tmp_path, "plain")
     assert code == 0, err

@@ -86,6 +86,7 @@ def test_corrupt_pb_is_a_user_error(cli, tmp_path):
     assert code == 2 and "not a valid binary TensorFlow GraphDef" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_tf2_saved_model_is_summarized_as_openvino_does_and_the_same_every_run(tmp_path):
     """The project's own aocr SavedModel: OpenVINO's summarize_graph.py (mo's loader: the signature's
     function, frozen) finds 1 input and 9 outputs, in an order that changes between its runs; the
