@@ -39,6 +39,7 @@ def test_a_detector_without_pipeline_config_converts_whole(cli, tmp_path):
     assert metrics["detections"] >= 5 and metrics["matched"] == metrics["detections"]
 
 
+@pytest.mark.slow
 def test_an_export_dir_with_pipeline_config_is_read(cli, tmp_path):
     export = tmp_path / "export"
     export.mkdir()

@@ -148,7 +148,10 @@ def test_a_user_export_dir_converts_through_the_zoo_recipe_with_what_its_pipelin
                                         "input 256×256 from fixed_shape_resizer (the recipe says 300×300)"]
     metrics = report["validation"]["metrics"]
     assert metrics["detections"] >= 5 and metrics["matched"] == metrics["detections"]
-    # A value set by the user wins over what the files say.
+
+
+@pytest.mark.slow
+def test_a_value_set_by_the_user_wins_over_what_the_export_says(cli, tmp_path, user_export):
     cli("run", "ssd_mobilenet_v1_coco@tf_postprocessing", "--source", user_export, "-o", tmp_path / "set",
         "--set", "cut.inputs=['image_tensor:0[1,300,300,3]{u8}']", "--cache-dir", tmp_path / "cache")
     report = json.loads((tmp_path / "set" / "report.json").read_text())
