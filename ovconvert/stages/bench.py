@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ovconvert.errors import ToolError
+from ovconvert.stages.validate import takes_any_batch
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +218,6 @@ def _static(model, arrays: list, batch: int):
 def _data_shape(model, arrays: list, batch: int) -> str:
     return ",".join(f"{port.get_any_name()}[{','.join(str(d) for d in (batch, *np.shape(array)[1:]))}]"
                     for port, array in zip(model.inputs, arrays))
-
-
-def takes_any_batch(model) -> bool:
-    return all(port.get_partial_shape().rank.is_static and port.get_partial_shape().rank.get_length() > 0
-               and port.get_partial_shape()[0].is_dynamic for port in model.inputs)
 
 
 def _compile(core, model, device: str, precision: str, hint: str):

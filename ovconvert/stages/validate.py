@@ -105,7 +105,7 @@ def validate(recipe, frozen, cut, ir, device: str = "CPU",
 
     ir_outputs, ran_at = run_ir(core, model, samples, cut.outputs, Target(device, REFERENCE))
     result = compare(recipe, family, samples, tf_outputs, ir_outputs, recipe.validate.tolerance)
-    if result.passed and _takes_any_batch(model) and len(samples) > 1:
+    if result.passed and takes_any_batch(model) and len(samples) > 1:
         _check_one_batch(core, model, samples, cut.outputs, device, ir_outputs, result)
     rows = [PrecisionRow(ran_at, REFERENCE, default=info.default_precision == ran_at, reference=True,
                          status="reference", metrics=result.metrics, failures=list(result.failures))]
@@ -116,7 +116,7 @@ def validate(recipe, frozen, cut, ir, device: str = "CPU",
     return Validation(result, rows, info, quantized, samples, tf_outputs)
 
 
-def _takes_any_batch(model) -> bool:
+def takes_any_batch(model) -> bool:
     return all(port.get_partial_shape().rank.is_static and port.get_partial_shape().rank.get_length() > 0
                and port.get_partial_shape()[0].is_dynamic for port in model.inputs)
 
