@@ -8,6 +8,8 @@ import json
 import logging
 import re
 
+import pytest
+
 from conftest import REPO, aocr_cli
 
 PRETRAINED = REPO / "ovconvert" / "aocr" / "pretrained"
@@ -44,6 +46,7 @@ def test_pretrained_model_is_small_and_self_describing():
     assert config["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" and config["max_prediction"] == 8
 
 
+@pytest.mark.slow  # 200 words on both engines; test_predict_on_both_engines_prints_the_same_lines runs by default
 def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     """`aocr test` and `aocr predict` with --engine openvino: the IR recipes/aocr.yaml makes (converted
     once, cached, any batch) reads the held-out words exactly as TensorFlow does, batch after batch."""

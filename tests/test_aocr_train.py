@@ -76,7 +76,7 @@ def _wait_for_step(process, step: int, timeout: float = 240) -> str:
     raise AssertionError("training never reached step %d:\n%s" % (step, "".join(seen[-20:])))
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("how", [pytest.param("SIGTERM", marks=pytest.mark.slow), "SIGKILL"])  # SIGKILL is the harder case
 def test_interrupted_training_loses_at_most_one_checkpoint_interval(tiny_aocr, tmp_path, how):
     records, _ = tiny_aocr
     model_dir = tmp_path / "model"
@@ -107,6 +107,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow  # two TensorFlow processes on 2 cores
 def test_two_workers_on_loopback_train_one_model(tiny_aocr, tmp_path):
     """MultiWorkerMirroredStrategy from TF_CONFIG: after a few synchronous steps both workers hold the
     same weights (one model), and only the chief writes the model directory."""

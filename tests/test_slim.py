@@ -49,8 +49,10 @@ def test_inception_v1_recipe_downloads_unpacks_freezes_converts_validates(cli, l
     assert (out / "ir" / "inception_v1.xml").is_file() and "--reverse_input_channels" in report["command"]
 
 
-@pytest.mark.parametrize("override", ["convert.mean_values=[120,120,120]", "convert.reverse_input_channels=false",
-                                      "convert.scale=1"])
+@pytest.mark.parametrize("override", [
+    pytest.param("convert.mean_values=[120,120,120]", marks=pytest.mark.slow),  # the same check as the one below
+    "convert.reverse_input_channels=false",
+    pytest.param("convert.scale=1", marks=pytest.mark.slow)])
 def test_a_wrong_mean_scale_or_channel_order_fails_validation(cli, tmp_path, override):
     code, err, report, out = run_recipe(cli, "inception_v1_untrained", tmp_path, "--set", override,
                                         "--set", "validate.count=6")
@@ -87,6 +89,7 @@ def test_every_tf_slim_network_converts_over_loopback(cli, loopback, tmp_path, n
     assert report["validation"]["passed"]
 
 
+@pytest.mark.slow  # ResNet v1 at 224: the longest test; the wrong-order check above runs by default
 def test_the_tables_bgr_mean_order_fails_on_resnet_v1_and_the_rgb_order_passes(cli, loopback, tmp_path):
     """OpenVINO's table gives ResNet v1's means "as if the image is read in BGR" ([103.94,116.78,123.68]);
     mo subtracts them after reversing the channels, so only the RGB order is right. An untrained ResNet
