@@ -174,22 +174,25 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             record["ir"] = {str(made.xml): made.xml.stat().st_size, str(made.bin): made.bin.stat().st_size}
             return made
 
-        # mo's Object Detection API configs differ by the ODAPI release that made the graph: when the
-        # recipe's does not fit a user's export, the family names the others to try, in order; the first
-        # IR that converts and validates is kept, and the report says which.
-        candidates = family.transformations_candidates(recipe) if hasattr(family, "transformations_candidates") \
-            else [recipe.convert.transformations_config]
+        # mo's Object Detection API configs differ by the ODAPI release that made the graph: the family
+        # ranks them by which fit the graph's node names (a user's export from a newer ODAPI needs a
+        # newer config); the first IR that converts and validates is kept, and the report says which.
+        candidates = family.transformations_candidates(recipe, cut_graph.path) \
+            if hasattr(family, "transformations_candidates") else [recipe.convert.transformations_config]
+        describe = getattr(family, "describe_candidate", lambda candidate: Path(candidate).name)
         for attempt, transformations in enumerate(candidates):
             last = attempt == len(candidates) - 1
-            spec = dataclasses.replace(convert_spec, transformations_config=transformations)
+            # No transformations config: mo's new frontend, which takes no pipeline.config either.
+            spec = dataclasses.replace(convert_spec, transformations_config=transformations,
+                                       pipeline_config=convert_spec.pipeline_config if transformations else None)
             with timer.stage("convert", recipe.convert.backend):
                 try:
                     ir = run_convert(spec)
                 except ToolError as error:
                     if last:
                         raise
-                    log.info("      %s does not fit this graph (%s); trying %s", Path(transformations).name,
-                             error.one_line().split(" (log:")[0], Path(candidates[attempt + 1]).name)
+                    log.info("      %s does not fit this graph (%s); trying %s", describe(transformations),
+                             error.one_line().split(" (log:")[0], describe(candidates[attempt + 1]))
                     continue
             with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
                                          f"{options.device}"):
@@ -202,11 +205,14 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                     validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
             if validation.reference.passed or last:
                 break
-            log.info("      the IR made with %s disagrees with TensorFlow; trying %s", Path(transformations).name,
-                     Path(candidates[attempt + 1]).name)
-        if attempt:
-            record.setdefault("discovered", []).append(
-                f"mo's {Path(transformations).name} fits this graph (tried {', '.join(Path(c).name for c in candidates[:attempt])} first)")
+            log.info("      the IR made with %s disagrees with TensorFlow; trying %s", describe(transformations),
+                     describe(candidates[attempt + 1]))
+        if transformations != recipe.convert.transformations_config:
+            tried = f"; {', '.join(describe(c) for c in candidates[:attempt])} did not" if attempt else ""
+            note = (f"{describe(transformations)} fits this graph (the recipe names "
+                    f"{describe(recipe.convert.transformations_config)}, for another ODAPI release{tried})")
+            log.info("      %s", note)
+            record.setdefault("discovered", []).append(note)
         result = validation.reference
         from ovconvert.stages import report_html
 

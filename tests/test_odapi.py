@@ -167,18 +167,40 @@ def test_a_user_export_without_pipeline_config_says_where_to_put_it(cli, tmp_pat
 
 
 def test_transformations_candidates_follow_odapi_releases(tmp_path):
-    from ovconvert.families.odapi import transformations_candidates
+    from ovconvert.families.odapi import describe_candidate, transformations_candidates
     from ovconvert.recipes.loader import load_recipe
 
-    names = [Path(c).name for c in transformations_candidates(
+    names = [describe_candidate(c) for c in transformations_candidates(
         _expanded(load_recipe("ssd_mobilenet_v1_coco", source_path=str(tmp_path))))]
     assert names[0] == "ssd_v2_support.json"
     assert names.index("ssd_support_api_v1.14.json") < names.index("ssd_support_api_v1.15.json") \
         < names.index("ssd_support_api_v2.0.json")
-    faster = [Path(c).name for c in transformations_candidates(_expanded(load_recipe("faster_rcnn_inception_v2_coco")))]
+    assert names[-1] == "mo's new TensorFlow frontend on the whole graph"
+    faster = [describe_candidate(c) for c in transformations_candidates(
+        _expanded(load_recipe("faster_rcnn_inception_v2_coco")))][:-1]
     assert all(name.startswith("faster_rcnn_support") for name in faster) and len(faster) >= 8
     chosen = load_recipe("ssd_mobilenet_v1_coco", ("convert.transformations_config=${mo_ext_dir}/front/tf/ssd_support_api_v1.15.json",))
     assert [Path(c).name for c in transformations_candidates(_expanded(chosen))] == ["ssd_support_api_v1.15.json"]
+
+
+def test_the_config_whose_nodes_the_graph_has_comes_first(tmp_path):
+    """A graph of a newer ODAPI names its post-processor's cast Postprocessor/Cast_1 (ToFloat in the
+    zoo's 2018 graphs): ssd_support_api_v1.15.json, whose named nodes are all there, is tried first."""
+    import tensorflow as tf
+
+    from ovconvert.families.odapi import describe_candidate, transformations_candidates
+    from ovconvert.recipes.loader import load_recipe
+
+    graph = tf.compat.v1.GraphDef()
+    for name in ("Postprocessor/Shape", "Postprocessor/scale_logits", "Postprocessor/Tile", "Postprocessor/Reshape_1",
+                 "Postprocessor/Cast_1", "detection_boxes", "detection_scores", "num_detections"):
+        graph.node.add(name=name, op="NoOp")
+    path = tmp_path / "cut.pb"
+    path.write_bytes(graph.SerializeToString())
+    names = [describe_candidate(c) for c in transformations_candidates(
+        _expanded(load_recipe("ssd_mobilenet_v1_coco", source_path=str(tmp_path))), path)]
+    assert names[0] == "ssd_support_api_v1.15.json", names
+    assert names.index("ssd_v2_support.json") > names.index("ssd_support_api_v1.15.json")
 
 
 def _expanded(recipe):

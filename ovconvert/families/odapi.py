@@ -12,6 +12,7 @@ preprocessing.
 from __future__ import annotations
 
 import re
+import shutil
 from typing import Optional
 
 import numpy as np
@@ -158,13 +159,16 @@ def _no_config(frozen_path):
                      "--set convert.pipeline_config=PATH")
 
 
-def transformations_candidates(recipe) -> list:
-    """The transformations configs to try, in order: the recipe's, then mo's other configs for the same
-    meta-architecture (ssd, faster_rcnn, rfcn, mask_rcnn), oldest ODAPI release first. Graphs exported by
-    a newer ODAPI than the zoo's archives (a user's fine-tuned model) need a newer config
-    (ssd_support_api_v1.15.json where the zoo's SSDs take ssd_v2_support.json), and OpenVINO's guide
-    tables which release goes with which. Only the recipe's when the user chose it with --set, or when
-    it is not one of mo's own."""
+def transformations_candidates(recipe, graph_path=None) -> list:
+    """The transformations configs to try, in order, for the graph at `graph_path`. mo's configs for a
+    meta-architecture (ssd, faster_rcnn, rfcn, mask_rcnn) differ by the ODAPI release that made the
+    graph, in the node names they match (ssd_v2_support.json wants Postprocessor/ToFloat, which became
+    Postprocessor/Cast and then Postprocessor/Cast_1 in later releases). So: first the configs whose
+    named nodes are all in this graph (the recipe's among them first, then the oldest release), then the
+    rest of the same meta-architecture's configs in release order, and last None: mo's new TensorFlow
+    frontend on the whole graph, which keeps TensorFlow's own post-processing (the recipes'
+    tf_postprocessing variant) where no config's replacements fit. Only the recipe's when the user chose
+    it with --set, or when it is not one of mo's own."""
     from pathlib import Path
 
     from ovconvert.stages.convert import mo_ext_dir
@@ -178,8 +182,35 @@ def transformations_candidates(recipe) -> list:
     if path.parent.resolve() != configs.resolve() or not kind:
         return [chosen]
     pattern = "ssd*_support*.json" if kind.group(1) == "ssd" else f"{kind.group(1)}_support*.json"
-    others = sorted((p for p in configs.glob(pattern) if p.name != path.name), key=_release)
-    return [chosen] + [str(p) for p in others]
+    ordered = [path] + sorted((p for p in configs.glob(pattern) if p.name != path.name), key=_release)
+    if graph_path is not None:
+        names = {node.name for node in proto.read_graph_def(graph_path).node}
+        ordered.sort(key=lambda config: not fits(config, names))  # stable: release order within each group
+    return [str(p) for p in ordered] + [None]
+
+
+def fits(config_path, node_names: set) -> bool:
+    """Whether every node a transformations config names (its sub-graph matches' start and end points)
+    is in the graph: the ODAPI release's fingerprint. Scope and general replacements name no nodes."""
+    import json
+
+    try:
+        replacements = json.loads(open(config_path, encoding="utf-8").read())
+    except (OSError, ValueError):
+        return False
+    for replacement in replacements:
+        instances = replacement.get("instances")
+        if replacement.get("match_kind") == "points" and isinstance(instances, dict):
+            named = instances.get("start_points", []) + instances.get("end_points", [])
+            if any(name.split(":")[0] not in node_names for name in named):
+                return False
+    return True
+
+
+def describe_candidate(candidate) -> str:
+    from pathlib import Path
+
+    return Path(candidate).name if candidate else "mo's new TensorFlow frontend on the whole graph"
 
 
 def _release(path) -> tuple:
@@ -187,3 +218,64 @@ def _release(path) -> tuple:
     (ssd_support.json, ssd_v2_support.json, faster_rcnn_support.json) are the oldest."""
     found = re.search(r"api_v(\d+)\.(\d+)", path.name)
     return (int(found.group(1)), int(found.group(2))) if found else (0, 2 if "v2" in path.name else 0)
+
+
+# ------------------------------------------------------------------------------------------ source builder
+
+
+EXPORT_TIMEOUT_S = 1800
+
+
+def build_export(args: dict, out_dir):
+    """An Object Detection API export directory, made the way a user makes theirs: the model that
+    `pipeline_config` describes, built by the API's model_builder with seeded random weights (rescaled
+    so that photos get different, confident boxes) and written by the API's own exporter.py
+    (frozen_inference_graph.pb, pipeline.config, checkpoint, saved_model/), packed as a .tar.gz. The
+    API runs in its own process and environment (odapi_environment.py). Lets the zoo's architectures
+    convert offline: their twins are graphs of the API's last TF1 release, newer than the zoo's archives."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ovconvert.errors import ToolError, UserError
+    from ovconvert.families import odapi_environment
+    from ovconvert.stages.acquire import pack_directory
+
+    config = Path(args.get("pipeline_config", ""))
+    if not config.is_file():
+        raise UserError(f"source.builder_args.pipeline_config: {str(config)!r} is not a file; give the "
+                        "pipeline.config (its model section) of the architecture to build")
+    environment = odapi_environment.environment_dir()
+    # The export directory inside the archive, as in the zoo's archives (NAME/frozen_inference_graph.pb).
+    staging = Path(out_dir) / "export" / args.get("directory", config.stem)
+    log_path = Path(out_dir).parent / f"{Path(out_dir).name}.export.log"
+    command = [sys.executable, "-m", "ovconvert.families.odapi_exporter", str(config), str(staging),
+               "--seed", str(int(args.get("seed", 0)))]
+    with open(log_path, "w") as log_file:
+        try:
+            done = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, timeout=EXPORT_TIMEOUT_S,
+                                  env=odapi_environment.process_environment(environment))
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"the Object Detection API's exporter took over {EXPORT_TIMEOUT_S} s "
+                            f"(log: {log_path})") from None
+    if done.returncode != 0:
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        raise ToolError(f"the Object Detection API's exporter failed on {config.name}: "
+                        f"{lines[-1] if lines else 'no output'} (log: {log_path})")
+    shutil.rmtree(staging / "training", ignore_errors=True)  # the checkpoint before export; the export has its own
+    return pack_directory(staging.parent, Path(out_dir) / args.get("archive", f"{config.stem}.tar.gz"))
+
+
+def source_fingerprint(builder: str, args: dict) -> str:
+    """A built export changes with its pipeline.config and with the exporter's code."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in (Path(args.get("pipeline_config", "")), Path(__file__).with_name("odapi_exporter.py")):
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()[:16]
+
+
+build_export.fetches = "the Object Detection API's packages from PyPI, once"  # not in `check`'s offline set
+SOURCE_BUILDERS = {"odapi_export": build_export}
