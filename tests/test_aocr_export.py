@@ -100,3 +100,41 @@ def test_aocr_recipe_converts_a_trained_model_and_reads_the_same(tiny_aocr, cli,
     assert report["cut"]["inputs"] == ["preprocessed_image:0[1,32,86,1]{f32}"]
     metrics = report["validation"]["metrics"]
     assert metrics["string_match"] == 1.0 and metrics["images"] == 8 and metrics["max_abs_diff"] < 1e-4
+
+
+def test_an_export_with_other_flags_converts_through_the_recipe_with_no_set(cli, tmp_path, caplog):
+    """The third case of issue 11: a model trained with RGB input (--color), a GRU decoder, an 84-symbol
+    charset, max width 300 / height 40 and 15 characters, exported to a frozen graph. `--source` alone
+    converts it: the cut's width and 3 channels come from the graph, the charset from its config.json."""
+    import logging
+    import string
+
+    caplog.set_level(logging.INFO, logger="ovconvert")
+    symbols = (string.digits + string.ascii_letters + string.punctuation)[:84]
+    assert len(set(symbols)) == 84
+    charset = tmp_path / "charset.txt"
+    charset.write_text(symbols + "\n")
+    records, model, export = tmp_path / "words.tfrecords", tmp_path / "model", tmp_path / "export"
+    flags = ("--color", "--use-gru", "--charset", charset, "--max-width", "300", "--max-height", "40",
+             "--max-prediction", "15", "--no-force-uppercase", "--cnn-scale", "0.125", "--attn-num-hidden", "16",
+             "--attn-num-layers", "1")
+    assert aocr_cli("aocr", "synth", "16", records, "--all-fonts", "--fonts", "DejaVu*", "--max-prediction", "6",
+                    "--seed", "3", "--log-path", "") == 0
+    assert aocr_cli("aocr", "train", records, "--model-dir", model, "--num-steps", "2", "--batch-size", "8",
+                    "--steps-per-checkpoint", "2", "--log-path", "", *flags) == 0
+    assert aocr_cli("aocr", "export", export, "--format", "frozengraph", "--model-dir", model, "--log-path", "") == 0
+    config = json.loads((export / "config.json").read_text())
+    assert config["channels"] == 3 and config["use_gru"] and len(config["charset"]) == 84
+
+    out = tmp_path / "run"
+    code, _, err = cli("run", "recipes/aocr.yaml", "--source", export, "-o", out, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    width = -(-300 * 32 // 40)  # ceil(max_width / max_height × 32)
+    assert report["cut"]["inputs"] == [f"preprocessed_image:0[1,32,{width},3]{{f32}}"], report["cut"]
+    assert report["validation"]["metrics"]["string_match"] == 1.0
+    assert report["metadata"]["input"]["channels"] == 3
+    import openvino as ov  # the IR carries the model's own 84-symbol charset for its clients
+
+    embedded = ov.Core().read_model(out / "ir" / "aocr.xml").get_rt_info(["ovconvert", "metadata"]).astype(str)
+    assert json.loads(embedded)["charset"] == symbols
