@@ -34,3 +34,25 @@ def test_every_twin_names_an_architecture_config_of_its_own():
         text = (REPO / "recipes" / "odapi" / "twins" / f"{name}.yaml").read_text()
         config = name.removesuffix("_twin") + ".config"
         assert f"${{recipe_dir}}/{config}" in text and (REPO / "recipes" / "odapi" / "twins" / config).is_file()
+
+
+@pytest.mark.slow
+def test_init_writes_a_working_recipe_for_a_twin_export(cli, tmp_path):
+    """`ovconvert init` on the export directory the API's exporter wrote (frozen graph, pipeline.config,
+    checkpoint, saved_model/): the recipe it writes converts and validates as written."""
+    from ovconvert.pipeline import expand_all, placeholder_values
+    from ovconvert.recipes.loader import load_recipe
+    from ovconvert.stages.acquire import acquire
+
+    cache = tmp_path / "cache"
+    twin = load_recipe(str(REPO / "recipes" / "odapi" / "twins" / "ssd_mobilenet_v1_twin.yaml"))
+    twin = expand_all(twin, placeholder_values(twin, cache, tmp_path / "twin"))
+    export = acquire(twin.source, twin.family, cache).directory / "ssd_mobilenet_v1"
+    recipe = tmp_path / "mine.yaml"
+    code, out, err = cli("init", export, "-o", recipe)
+    assert code == 0 and "like odapi/ssd_mobilenet_v1_coco" in out + err, out + err
+    code, _, err = cli("run", recipe, "-o", tmp_path / "out", "--cache-dir", cache)
+    assert code == 0, err[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["validation"]["passed"]
+    assert any("ssd_support_api_v1.15.json fits this graph" in note for note in report["discovered"])
