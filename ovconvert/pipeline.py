@@ -97,7 +97,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, convert, cut, deploy, freeze, quantize, validate
+    from ovconvert.stages import acquire, bench, convert, cut, deploy, freeze, quantize, validate
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,20 +252,21 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                     if quantized.status == "passed":
                         deploy.embed(quantized.xml, served)
                     record["int8"] = quantized.to_json()
-                    _log_quantized(quantized)
+                    quantize.log_result(quantized)
                 except (ToolError, UserError) as error:
                     record["int8"] = {"status": "error", "error": error.one_line()}
                     log.warning("no INT8 IR: %s", error.one_line())
         if recipe.bench.enabled if options.bench is None else options.bench:
             with timer.stage("bench", f"batch 1 and {recipe.bench.batch}, about {recipe.bench.seconds:g} s"):
                 try:
-                    record["bench"] = _bench(recipe, frozen, cut_graph, whole_model, ir, validation, quantized,
-                                             options.device).to_json()
+                    record["bench"] = bench.bench_run(recipe, frozen, cut_graph, whole_model, ir, validation,
+                                                      quantized, options.device).to_json()
                 except ToolError as error:
                     record["bench"] = {"error": error.one_line()}
                     log.warning("no speed figures: %s", error.one_line())
         if options.ovms_repo is not None:
-            record["ovms"] = _deploy_to_ovms(options.ovms_repo, recipe, ir, quantized, record.get("bench"))
+            name = recipe.convert.model_name or ir_file_name(recipe.name)
+            record["ovms"] = deploy.to_model_server(options.ovms_repo, name, ir, quantized, record.get("bench"))
         exit_code, message = EXIT_OK, f"{recipe.name}: converted and validated ({result.summary()})"
         if result.degenerate:  # agreement on meaningless answers is weak evidence: say so, last
             message = (f"{recipe.name}: TensorFlow and the IR agree, but the model's answers look "
@@ -284,57 +285,6 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
         with timer.stage("report"):
             report_stage.write_report(out_dir, record, pictures, labels)
     return RunResult(recipe.name, record["status"], exit_code, message, record)
-
-
-def _deploy_to_ovms(repo: Path, recipe, ir, quantized, bench: Optional[dict]) -> dict:
-    """The validated IR as Model Server model NAME (and a passed INT8 IR as NAME-int8), with the
-    plugin_config of the bench stage's latency recommendation, or the f32 hint it was validated at."""
-    from ovconvert.stages import deploy
-
-    name = recipe.convert.model_name or ir_file_name(recipe.name)
-    models = [(name, ir.xml)]
-    if quantized is not None and quantized.status == "passed":
-        models.append((f"{name}-int8", quantized.xml))
-    best = ((bench or {}).get("recommendation") or {}).get("latency") or {}
-    plugin_config = best.get("compile_config") or {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    written = deploy.ovms_repository(repo, models, plugin_config)
-    log.info("      Model Server repository %s: %s (config.json lists them)", repo, ", ".join(n for n, _ in models))
-    return {"repository": str(repo), "models": [n for n, _ in models], "plugin_config": plugin_config,
-            "versions": [str(path) for path in written]}
-
-
-def _log_quantized(quantized) -> None:
-    if quantized.status == "already int8":
-        log.info("      not quantized again: the IR has %d FakeQuantize layers already", quantized.fake_quantize)
-        return
-    numbers = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                        for key, value in quantized.metrics.items())
-    if quantized.status == "passed":
-        log.info("      INT8 IR (%s, %d FakeQuantize layers) passed its gate (%s) in %.1f s: %s", quantized.method,
-                 quantized.fake_quantize, numbers, quantized.seconds, quantized.xml)
-    else:
-        log.warning("INT8 IR failed its accuracy gate (%s); kept out of use in %s — the FP32 IR is the "
-                    "result (set quantize.keep_f32, or calibrate on your own data: quantize.calibration)",
-                    "; ".join(quantized.failures), quantized.xml.parent)
-
-
-def _bench(recipe, frozen, cut_graph, whole_model, ir, validation, quantized, device):
-    """The IR at each precision that kept the answers (and the INT8 IR, gated or not: its row says so)
-    against the framework."""
-    import openvino as ov
-
-    from ovconvert.stages import bench
-
-    model = ov.Core().read_model(str(ir.xml))
-    agreeing = [row.precision for row in validation.precisions if row.reference or row.status == "agrees"]
-    irs = [(precision, model, True, str(ir.xml)) for precision in dict.fromkeys(agreeing)]
-    if quantized is not None and quantized.model is not None:
-        irs.append(("int8", quantized.model, quantized.status == "passed", str(quantized.xml)))
-    result = bench.bench(frozen.path, cut_graph, whole_model, irs, validation.samples, device,
-                         recipe.bench.batch, recipe.bench.seconds)
-    for line in bench.table_lines(result.rows) + bench.recommendation_lines(result.recommendation):
-        log.info("      %s", line)
-    return result
 
 
 def _check_device(device: str) -> None:

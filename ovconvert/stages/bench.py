@@ -339,3 +339,20 @@ def table_lines(rows: list[BenchRow]) -> list[str]:
         lines.append(f"{row.name:<34} {row.mode:<24} {row.median_ms:>10.2f} {row.p90_ms:>9.2f} "
                      f"{row.items_per_s:>9.1f} {speedup:>9}{mark}")
     return lines
+
+
+def bench_run(recipe, frozen, cut_graph, whole_model, ir, validation, quantized, device) -> Bench:
+    """The IR at each precision that kept the answers (and the INT8 IR, gated or not: its row says so)
+    against the framework."""
+    import openvino as ov
+
+    model = ov.Core().read_model(str(ir.xml))
+    agreeing = [row.precision for row in validation.precisions if row.reference or row.status == "agrees"]
+    irs = [(precision, model, True, str(ir.xml)) for precision in dict.fromkeys(agreeing)]
+    if quantized is not None and quantized.model is not None:
+        irs.append(("int8", quantized.model, quantized.status == "passed", str(quantized.xml)))
+    result = bench(frozen.path, cut_graph, whole_model, irs, validation.samples, device,
+                   recipe.bench.batch, recipe.bench.seconds)
+    for line in table_lines(result.rows) + recommendation_lines(result.recommendation):
+        log.info("      %s", line)
+    return result

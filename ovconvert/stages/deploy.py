@@ -113,3 +113,17 @@ def ovms_repository(repo: Path, models: list[tuple[str, Path]], plugin_config: d
     partial.write_text(json.dumps(config, indent=2) + "\n")
     partial.replace(config_path)
     return written
+
+
+def to_model_server(repo: Path, name: str, ir, quantized, bench: Optional[dict]) -> dict:
+    """The validated IR as Model Server model NAME (and a passed INT8 IR as NAME-int8), with the
+    plugin_config of the bench stage's latency recommendation, or the f32 hint it was validated at."""
+    models = [(name, ir.xml)]
+    if quantized is not None and quantized.status == "passed":
+        models.append((f"{name}-int8", quantized.xml))
+    best = ((bench or {}).get("recommendation") or {}).get("latency") or {}
+    plugin_config = best.get("compile_config") or {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    written = ovms_repository(repo, models, plugin_config)
+    log.info("      Model Server repository %s: %s (config.json lists them)", repo, ", ".join(n for n, _ in models))
+    return {"repository": str(repo), "models": [n for n, _ in models], "plugin_config": plugin_config,
+            "versions": [str(path) for path in written]}

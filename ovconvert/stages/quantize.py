@@ -216,3 +216,18 @@ def calibration_samples(recipe, frozen, cut) -> tuple[list, str]:
     if not samples:
         raise UserError(f"quantize.calibration {list(sources)} gave no inputs; give images or annotation files")
     return samples, ", ".join(sources)
+
+
+def log_result(quantized: Quantized) -> None:
+    if quantized.status == "already int8":
+        log.info("      not quantized again: the IR has %d FakeQuantize layers already", quantized.fake_quantize)
+        return
+    numbers = ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                        for key, value in quantized.metrics.items())
+    if quantized.status == "passed":
+        log.info("      INT8 IR (%s, %d FakeQuantize layers) passed its gate (%s) in %.1f s: %s", quantized.method,
+                 quantized.fake_quantize, numbers, quantized.seconds, quantized.xml)
+    else:
+        log.warning("INT8 IR failed its accuracy gate (%s); kept out of use in %s — the FP32 IR is the "
+                    "result (set quantize.keep_f32, or calibrate on your own data: quantize.calibration)",
+                    "; ".join(quantized.failures), quantized.xml.parent)
