@@ -208,9 +208,14 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
             log.info("      the IR made with %s disagrees with TensorFlow; trying %s", describe(transformations),
                      describe(candidates[attempt + 1]))
         if transformations != recipe.convert.transformations_config:
-            tried = f"; {', '.join(describe(c) for c in candidates[:attempt])} did not" if attempt else ""
-            note = (f"{describe(transformations)} fits this graph (the recipe names "
-                    f"{describe(recipe.convert.transformations_config)}, for another ODAPI release{tried})")
+            tried = ", ".join(describe(c) for c in candidates[:attempt])
+            if transformations:
+                note = (f"{describe(transformations)} fits this graph (the recipe names "
+                        f"{describe(recipe.convert.transformations_config)}, for another ODAPI release"
+                        f"{f'; {tried} did not' if tried else ''})")
+            else:
+                note = (f"converted by {describe(transformations)}, with TensorFlow's own post-processing: "
+                        f"none of mo's transformations configs gave an IR that converts and agrees ({tried})")
             log.info("      %s", note)
             record.setdefault("discovered", []).append(note)
         result = validation.reference
