@@ -248,7 +248,10 @@ def build_export(args: dict, out_dir):
     environment = odapi_environment.environment_dir()
     # The export directory inside the archive, as in the zoo's archives (NAME/frozen_inference_graph.pb).
     staging = Path(out_dir) / "export" / args.get("directory", config.stem)
-    log_path = Path(out_dir).parent / f"{Path(out_dir).name}.export.log"
+    # The log stays in the built entry (a staging directory that is removed if the build fails: then it
+    # is copied out beside the cache entries, and the error names it).
+    log_path = Path(out_dir) / "export.log"
+    kept_log = Path(out_dir).parent / "odapi-export-failed.log"
     command = [sys.executable, "-m", "ovconvert.families.odapi_exporter", str(config), str(staging),
                "--seed", str(int(args.get("seed", 0)))]
     with open(log_path, "w") as log_file:
@@ -256,12 +259,14 @@ def build_export(args: dict, out_dir):
             done = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, timeout=EXPORT_TIMEOUT_S,
                                   env=odapi_environment.process_environment(environment))
         except subprocess.TimeoutExpired:
+            shutil.copyfile(log_path, kept_log)
             raise ToolError(f"the Object Detection API's exporter took over {EXPORT_TIMEOUT_S} s "
-                            f"(log: {log_path})") from None
+                            f"(log: {kept_log})") from None
     if done.returncode != 0:
+        shutil.copyfile(log_path, kept_log)
         lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
         raise ToolError(f"the Object Detection API's exporter failed on {config.name}: "
-                        f"{lines[-1] if lines else 'no output'} (log: {log_path})")
+                        f"{lines[-1] if lines else 'no output'} (log: {kept_log})")
     shutil.rmtree(staging / "training", ignore_errors=True)  # the checkpoint before export; the export has its own
     return pack_directory(staging.parent, Path(out_dir) / args.get("archive", f"{config.stem}.tar.gz"))
 
