@@ -166,9 +166,11 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                                            or try_any_batch)
 
         def run_convert(spec):
-            # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them.
+            # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them; a
+            # family may name other outputs for mo than the framework side compares (odapi.mo_outputs).
+            outputs = getattr(family, "mo_outputs", lambda spec, names: names)(spec, cut_graph.outputs)
             made = convert.convert(spec, cut_graph.path, () if whole_model else cut_graph.inputs,
-                                   () if whole_model else cut_graph.outputs, out_dir,
+                                   () if whole_model else outputs, out_dir,
                                    recipe.convert.model_name or ir_file_name(recipe.name))
             record["command"] = list(made.command)
             record["ir"] = {str(made.xml): made.xml.stat().st_size, str(made.bin): made.bin.stat().st_size}

@@ -60,6 +60,17 @@ def adapt_for_mo(cut_path, convert) -> int:
     return folded
 
 
+def mo_outputs(convert, outputs: tuple) -> tuple:
+    """The outputs mo is given. With a transformations config, not detection_classes: its replacements
+    end at detection_boxes, detection_scores and num_detections (Open Model Zoo's `--output` for every
+    such model), and DetectionOutput carries the classes. Naming detection_classes keeps the +1 that
+    follows TensorFlow's post-processor, whose input the replacement removed: mo then fails on Faster
+    R-CNN graphs ('Cannot infer shapes or values for node "add"')."""
+    if not convert.transformations_config:
+        return outputs
+    return tuple(name for name in outputs if name.split(":")[0] != "detection_classes")
+
+
 def validation_samples(recipe, frozen, cut) -> list:
     from ovconvert.stages.validate import Sample
 
