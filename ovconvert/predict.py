@@ -130,6 +130,24 @@ def model_input(image: Image.Image, metadata: dict, element_type: str = "f32") -
 # -------------------------------------------------------------------------------------------- outputs
 
 
+def complete_feed(model, feed: list):
+    """`feed` for `model`, with the `image_info` input [1,3] (image height, width, scale) that mo's
+    Object Detection API conversions of Faster R-CNN, R-FCN and Mask R-CNN add for their Proposal
+    layer, and that Open Model Zoo's demos feed; the feed (one array per framework input) has no such
+    input. Unchanged when the model has no input left over."""
+    if len(model.inputs) <= len(feed):
+        return feed
+    arrays, named = iter(feed), {}
+    for index, port in enumerate(model.inputs):
+        if "image_info" not in port.get_names():
+            named[index] = next(arrays)
+    image = next(iter(named.values()))
+    for index, port in enumerate(model.inputs):
+        if "image_info" in port.get_names():
+            named[index] = np.array([[image.shape[1], image.shape[2], 1.0]], dtype=np.float32)
+    return named
+
+
 def detections(values, threshold: float) -> list[tuple[int, float, np.ndarray]]:
     """(class, score, box) above the threshold, boxes as [ymin, xmin, ymax, xmax], normalized. Two formats:
     the Object Detection API's outputs (boxes [1,N,4], scores [1,N], classes [1,N], num_detections [1]);
@@ -194,7 +212,8 @@ class Predictor:
 
     def __call__(self, path: Path) -> Answer:
         task, labels = self.metadata["task"], self.metadata.get("labels") or []
-        self.request.infer([model_input(load_image(path), self.metadata, self.element_type)])
+        self.request.infer(complete_feed(self.compiled, [model_input(load_image(path), self.metadata,
+                                                                     self.element_type)]))
         values = [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
         if task == "ocr":
             return Answer(str(path), task, text=aocr_text(values[0], self.metadata["charset"]))

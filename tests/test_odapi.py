@@ -207,3 +207,24 @@ def _expanded(recipe):
     from ovconvert.pipeline import expand_all, placeholder_values
 
     return expand_all(recipe, placeholder_values(recipe, Path("/tmp"), Path("/tmp")))
+
+
+def test_an_ir_with_an_image_info_input_gets_the_images_size():
+    """mo's Faster R-CNN/R-FCN/Mask R-CNN conversions add an image_info [1,3] input for the Proposal
+    layer; validation, bench, quantize and predict feed it [[height, width, 1]] of the image they feed."""
+    import numpy as np
+    import openvino as ov
+    from openvino.runtime import opset8 as ops
+
+    from ovconvert.predict import complete_feed
+
+    image = ops.parameter([1, 4, 6, 3], np.float32, name="image_tensor")
+    info = ops.parameter([1, 3], np.float32, name="image_info")
+    image.output(0).set_names({"image_tensor"})
+    info.output(0).set_names({"image_info"})
+    model = ov.Model([ops.add(ops.reduce_sum(image, [1, 2, 3], True), ops.reduce_sum(info, [1], True))], [image, info])
+    feed = complete_feed(model, [np.ones((1, 4, 6, 3), np.float32)])
+    assert feed[1].tolist() == [[4.0, 6.0, 1.0]]
+    assert ov.Core().compile_model(model, "CPU").create_infer_request().infer(feed)[0].item() == 72 + 11
+    single = [np.ones((1, 4, 6, 3), np.float32)]
+    assert complete_feed(ov.Model([ops.reduce_sum(image, [1], True)], [image]), single) is single

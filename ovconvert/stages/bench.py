@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ovconvert.errors import ToolError
+from ovconvert.predict import complete_feed
 from ovconvert.stages.validate import takes_any_batch
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def _ir_configs(core, model, precision: str, validated: bool, samples: list, dev
     import openvino as ov
 
     hint = "f32" if precision == "int8" else precision
-    inputs = [sample.ir_feed for sample in samples]
+    inputs = [complete_feed(model, sample.ir_feed) for sample in samples]
     any_batch = takes_any_batch(model)
     single = _static(model, inputs[0], 1) if any_batch else model
     request = _compile(core, single, device, hint, "LATENCY").create_infer_request()

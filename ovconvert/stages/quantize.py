@@ -27,6 +27,7 @@ from typing import Optional
 
 from ovconvert import families
 from ovconvert.errors import ToolError, UserError
+from ovconvert.predict import complete_feed
 from ovconvert.recipes.schema import Tolerance
 
 log = logging.getLogger(__name__)
@@ -134,14 +135,14 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
         request = compiled.create_infer_request()
         outputs = []
         for sample, _ in items:
-            request.infer(sample.ir_feed)
+            request.infer(complete_feed(compiled, sample.ir_feed))
             outputs.append([request.get_output_tensor(i).data.copy() for i in order])
         samples = [sample for sample, _ in items]
         return float(METRICS[recipe.validate.metric](recipe, family, samples, [ref for _, ref in items], outputs,
                                                      NoLimits()).metrics[key])
 
     items = list(zip(calibration, reference))
-    dataset = nncf.Dataset(items, lambda item: item[0].ir_feed)
+    dataset = nncf.Dataset(items, lambda item: complete_feed(fp32, item[0].ir_feed))
     preset = nncf.QuantizationPreset.MIXED if recipe.quantize.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     try:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -163,7 +164,7 @@ def _output_order(model, names) -> list[int]:
 
 def _nncf_quantize(model, calibration: list, spec):
     nncf = _import_nncf()
-    dataset = nncf.Dataset(calibration, lambda sample: sample.ir_feed)
+    dataset = nncf.Dataset(calibration, lambda sample: complete_feed(model, sample.ir_feed))
     preset = nncf.QuantizationPreset.MIXED if spec.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     ignored = nncf.IgnoredScope(patterns=list(spec.keep_f32), validate=False) if spec.keep_f32 else None
     try:

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ovconvert import families
-from ovconvert.predict import detections
+from ovconvert.predict import complete_feed, detections
 from ovconvert.errors import ToolError, UserError
 from ovconvert.precision import (REFERENCE, DeviceInfo, PrecisionRow, Target, deployment_targets,
                                  deployment_tolerance, describe_change, precision_name, probe_device)
@@ -232,7 +232,7 @@ def run_ir(core, model, samples: list[Sample], output_names: tuple[str, ...],
     results = []
     for sample in samples:
         try:
-            request.infer(sample.ir_feed)
+            request.infer(complete_feed(compiled, sample.ir_feed))
         except RuntimeError as error:  # the CPU plugin's message: its last non-empty line names the node
             lines = [line for line in str(error).splitlines() if line.strip()]
             raise ToolError(f"OpenVINO failed on input {sample.name}: {lines[-1] if lines else error}") from None
