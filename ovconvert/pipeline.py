@@ -207,8 +207,8 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                     validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
             if validation.reference.passed or last:
                 break
-            log.info("      the IR made with %s disagrees with TensorFlow; trying %s", describe(transformations),
-                     describe(candidates[attempt + 1]))
+            log.info("      the IR made with %s disagrees with TensorFlow (%s); trying %s", describe(transformations),
+                     "; ".join(validation.reference.failures), describe(candidates[attempt + 1]))
         if transformations != recipe.convert.transformations_config:
             tried = ", ".join(describe(c) for c in candidates[:attempt])
             if transformations:
