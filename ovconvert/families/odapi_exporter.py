@@ -1,6 +1,6 @@
 """Export an untrained TF1 Object Detection API model with the API's own exporter.
 
-Runs in its own process inside the builder environment that `odapi_builder` makes (the
+Runs in its own process inside the builder environment that `odapi_environment` makes (the
 tf-models-research-object-detection sdist and its few extra packages beside this project's TensorFlow),
 never in ovconvert's process: the API needs the pure-Python protobuf and tf_keras (Keras 2), which must
 be chosen before TensorFlow is first imported.
@@ -77,7 +77,7 @@ def export(config_path: Path, out_dir: Path, seed: int) -> None:
     with graph.as_default():
         tf.compat.v1.set_random_seed(seed)
         model = model_builder.build(config.model, is_training=False)
-        images = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="noise_images")
+        images = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="calibration_images")
         preprocessed, true_shapes = model.preprocess(images)
         model.predict(preprocessed, true_shapes)
         tf.compat.v1.train.get_or_create_global_step()  # the exporter restores it
