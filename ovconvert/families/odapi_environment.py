@@ -43,11 +43,10 @@ def environment_dir() -> Path:
 
 
 def process_environment(target: Path) -> dict:
-    """os.environ for the exporter's process: the packages and the Slim networks first on the path, the
-    pure-Python protobuf (the sdist's *_pb2.py predate protobuf 4) and tf_keras (the API uses Keras 2)."""
+    """os.environ for the exporter's process: the packages and the Slim networks first on the path (the
+    exporter chooses protobuf's and Keras' implementations itself, in odapi_exporter.install_shims)."""
     paths = [str(target / "packages"), str(target / "slim")]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python", TF_USE_LEGACY_KERAS="1",
                 TF_CPP_MIN_LOG_LEVEL="2")
 
 
