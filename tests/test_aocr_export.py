@@ -19,6 +19,15 @@ def _word_png(text: str) -> bytes:
     return words.png_bytes(words.render(text))
 
 
+def _loops(xml) -> list[str]:
+    """Loop ops in an IR: the encoder's recurrence as OpenVINO runs it step by step (slowly), unless the
+    export unrolled it."""
+    import openvino as ov
+
+    return [op.get_friendly_name() for op in ov.Core().read_model(xml).get_ops()
+            if op.get_type_name() in ("Loop", "TensorIterator")]
+
+
 def test_saved_model_serves_rest_style_b64_requests(tiny_aocr, tmp_path, capsys):
     import tensorflow as tf
 
@@ -100,6 +109,7 @@ def test_aocr_recipe_converts_a_trained_model_and_reads_the_same(tiny_aocr, cli,
     assert report["cut"]["inputs"] == ["preprocessed_image:0[1,32,86,1]{f32}"]
     metrics = report["validation"]["metrics"]
     assert metrics["string_match"] == 1.0 and metrics["images"] == 8 and metrics["max_abs_diff"] < 1e-4
+    assert _loops(out / "ir" / "aocr.xml") == []  # the export unrolled the encoder
 
 
 def test_an_export_with_other_flags_converts_through_the_recipe_with_no_set(cli, tmp_path, caplog):
@@ -134,6 +144,7 @@ def test_an_export_with_other_flags_converts_through_the_recipe_with_no_set(cli,
     assert report["cut"]["inputs"] == [f"preprocessed_image:0[1,32,{width},3]{{f32}}"], report["cut"]
     assert report["validation"]["metrics"]["string_match"] == 1.0
     assert report["metadata"]["input"]["channels"] == 3
+    assert _loops(out / "ir" / "aocr.xml") == []  # a GRU encoder is unrolled too
     import openvino as ov  # the IR carries the model's own 84-symbol charset for its clients
 
     embedded = ov.Core().read_model(out / "ir" / "aocr.xml").get_rt_info(["ovconvert", "metadata"]).astype(str)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from ovconvert.aocr import config as config_io
 from ovconvert.aocr import data, inference
 from ovconvert.aocr.config import IMAGE_HEIGHT
+from ovconvert.aocr.model import unrolled_encoder
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -106,7 +107,8 @@ def export_saved_model(trained, export_dir: str, version: int | None = None) -> 
     tf.io.gfile.makedirs(export_dir)
     reader = Reader(trained.model, trained.config)
     try:
-        tf.saved_model.save(reader, staging, signatures={"serving_default": reader.serve.get_concrete_function()})
+        with unrolled_encoder(trained.model):  # saving traces the function
+            tf.saved_model.save(reader, staging, signatures={"serving_default": reader.serve.get_concrete_function()})
         config_io.save(trained.config, posixpath.join(staging, "assets.extra"))
         _publish(staging, target)
     finally:
@@ -119,7 +121,8 @@ def frozen_graph_def(trained) -> tf.compat.v1.GraphDef:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     reader = Reader(trained.model, trained.config)
-    function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
+    with unrolled_encoder(trained.model):
+        function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
     # NOTE: lower_control_flow=False keeps the per-image decoding loop (tf.map_fn) as one functional While
     # op; lowering it adds dozens of `unused_control_flow_input` placeholders that look like model inputs.
     # The cut drops the loop anyway: OpenVINO never sees it.

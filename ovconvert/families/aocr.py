@@ -30,15 +30,23 @@ PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "aocr" / "pretrained"
 STRING_INPUT = "input:0"
 
 
+# The modules whose code decides what the exported graph holds.
+EXPORT_CODE = ("export.py", "model.py", "inference.py", "data.py", "config.py", "charset.py")
+
+
 def _model_dir(args: dict) -> Path:
     return Path(args.get("model_dir") or PRETRAINED_DIR)
 
 
 def source_fingerprint(builder: str, args: dict) -> str:
-    """What the built source depends on besides the arguments: the checkpoint's bytes."""
+    """What the built source depends on besides the arguments: the checkpoint's bytes, and the code that
+    builds the graph from it (a changed exporter must not be served an old graph from the cache)."""
+    from ovconvert import aocr
+
     model_dir = _model_dir(args)
+    code = Path(aocr.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(model_dir.glob("*")):
+    for path in [*sorted(model_dir.glob("*")), *(code / name for name in EXPORT_CODE)]:
         if path.is_file():
             digest.update(path.name.encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
