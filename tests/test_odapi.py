@@ -228,3 +228,21 @@ def test_an_ir_with_an_image_info_input_gets_the_images_size():
     assert ov.Core().compile_model(model, "CPU").create_infer_request().infer(feed)[0].item() == 72 + 11
     single = [np.ones((1, 4, 6, 3), np.float32)]
     assert complete_feed(ov.Model([ops.reduce_sum(image, [1], True)], [image]), single) is single
+
+
+@pytest.mark.slow
+def test_aiy_int8_that_keeps_boxes_in_place_but_loses_their_scores_is_rejected(cli, tmp_path):
+    """The AIY detector (depth multiplier 0.125) in plain INT8, with the full bias correction detection
+    gets by default: every box stays in place (IoU ≥ 0.9; the fast correction loses 2 of 9), but some
+    scores fall by more than the gate's 0.2 — a box at 0.85 becomes one at 0.25, lost at the deployment
+    threshold — so the INT8 IR is kept out of use."""
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "int8"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache", "--quantize", "int8", "--set", "quantize.method=plain")
+    assert code == 0, err
+    int8 = json.loads((out / "report.json").read_text())["int8"]
+    assert int8["status"] == "failed the gate", int8
+    assert int8["metrics"]["matched"] == int8["metrics"]["detections"] >= 5
+    assert int8["failures"] and all("max_score_diff" in failure for failure in int8["failures"])
+    assert (out / "ir-int8-rejected").is_dir() and not (out / "ir-int8").exists()

@@ -91,8 +91,9 @@ def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, capl
     # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere.
     code, _, err, report, out = _run(cli, tmp_path, "gate", "--quantize", "int8", "--set",
                                      "quantize.tolerance.max_abs_diff=0", "--set", "quantize.method=plain",
-                                     "--set", "quantize.count=20")
+                                     "--set", "quantize.count=20", "--set", "quantize.keep_f32=[no_such_layer]")
     assert code == 0, err  # the FP32 IR is validated and stays the result
+    assert "quantize.keep_f32 'no_such_layer' names no node of the IR" in caplog.text
     assert report["status"] == "converted" and (out / "ir" / "aocr.xml").is_file()
     assert report["int8"]["status"] == "failed the gate" and "max_abs_diff" in report["int8"]["failures"][0]
     assert (out / "ir-int8-rejected" / "aocr.xml").is_file() and not (out / "ir-int8").exists()
