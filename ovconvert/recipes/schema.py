@@ -159,8 +159,8 @@ class Quantize:
     calibration: tuple[str, ...] = ()
     count: int = 100
     # The gate: the INT8 IR against the framework, keys as in validate.tolerance. Unset: the family's
-    # allowed drop (top-1 agreement ≥ 0.9, strings ≥ 0.95, boxes ≥ 0.9, tensors within 10%). Set a
-    # minimum to 1.0 to allow no drop at all.
+    # allowed drop (top-1 agreement ≥ 0.9, strings ≥ 0.95, boxes ≥ 0.9 with scores within 0.2,
+    # tensors within 10%). Set a minimum to 1.0 to allow no drop at all.
     tolerance: Tolerance = field(default_factory=Tolerance)
     # NNCF's preset: "performance" (symmetric weights and activations; NNCF's default, and on the
     # bundled aocr model the one that keeps 99 of 100 held-out words, where "mixed" keeps 87–97) or
