@@ -200,7 +200,8 @@ def _report_unmatched_keep_f32(model, spec) -> None:
     frontend often call a layer "Convolution_1216", not by its TensorFlow name."""
     names = [op.get_friendly_name() for op in model.get_ops()]
     for pattern in spec.keep_f32:
-        if not any(re.fullmatch(pattern, name) for name in names):
+        # re.match, as NNCF matches its ignored-scope patterns: from the start of the name.
+        if not any(re.match(pattern, name) for name in names):
             log.warning("quantize.keep_f32 %r names no node of the IR, so it keeps nothing in f32 (use the "
                         "node names the IR's .xml has)", pattern)
 
