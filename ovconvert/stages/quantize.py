@@ -156,13 +156,11 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
 
     items = list(zip(calibration, reference))
     dataset = nncf.Dataset(items, lambda item: complete_feed(fp32, item[0].ir_feed))
-    preset = nncf.QuantizationPreset.MIXED if recipe.quantize.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return nncf.quantize_with_accuracy_control(
                 fp32, dataset, dataset, agreement, max_drop=_agreement_drop(recipe, tolerance),
-                drop_type=nncf.DropType.ABSOLUTE, preset=preset, subset_size=len(calibration),
-                fast_bias_correction=fast_bias_correction(recipe), **_ignored_scope(nncf, recipe.quantize))
+                drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **_nncf_options(nncf, recipe))
     except Exception as error:  # noqa: BLE001 — as in _nncf_quantize
         raise ToolError(f"NNCF's accuracy control failed: {str(error).splitlines()[0] if str(error) else error!r}") \
             from None
@@ -178,21 +176,24 @@ def _output_order(model, names) -> list[int]:
 
 def _nncf_quantize(model, calibration: list, recipe):
     nncf = _import_nncf()
-    spec = recipe.quantize
     dataset = nncf.Dataset(calibration, lambda sample: complete_feed(model, sample.ir_feed))
-    preset = nncf.QuantizationPreset.MIXED if spec.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars write to stdout
-            return nncf.quantize(model, dataset, preset=preset, subset_size=len(calibration),
-                                 fast_bias_correction=fast_bias_correction(recipe),
-                                 **_ignored_scope(nncf, spec))
+            return nncf.quantize(model, dataset, subset_size=len(calibration), **_nncf_options(nncf, recipe))
     except Exception as error:  # NNCF raises many kinds; each is a failure of the tool, not of the input
         raise ToolError(f"NNCF could not quantize the IR: {str(error).splitlines()[0] if str(error) else error!r}"
                         " (try quantize.preset: performance, or quantize.keep_f32 for the layer it names)") from None
 
 
-def _ignored_scope(nncf, spec) -> dict:
-    return {"ignored_scope": nncf.IgnoredScope(patterns=list(spec.keep_f32), validate=False)} if spec.keep_f32 else {}
+def _nncf_options(nncf, recipe) -> dict:
+    """The recipe's quantize keys as the arguments nncf.quantize and its accuracy control both take."""
+    spec = recipe.quantize
+    options = {"preset": nncf.QuantizationPreset.MIXED if spec.preset == "mixed"
+               else nncf.QuantizationPreset.PERFORMANCE,
+               "fast_bias_correction": fast_bias_correction(recipe)}
+    if spec.keep_f32:
+        options["ignored_scope"] = nncf.IgnoredScope(patterns=list(spec.keep_f32), validate=False)
+    return options
 
 
 def _report_unmatched_keep_f32(model, spec) -> None:
