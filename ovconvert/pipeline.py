@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ovconvert import environment, families
+from ovconvert.candidates import convert_until_valid
 from ovconvert.errors import EXIT_OK, OvconvertError, ToolError, UserError, ValidationFailed
 from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.graph.tflite import is_tflite
@@ -97,7 +98,7 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
     if options.dry_run:
         return _dry_run(recipe, options)
 
-    from ovconvert.stages import acquire, bench, convert, cut, deploy, freeze, quantize, validate
+    from ovconvert.stages import acquire, bench, cut, deploy, freeze, quantize
 
     out_dir = options.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,68 +159,9 @@ def run_recipe(recipe: Recipe, options: RunOptions) -> RunResult:
                 record.setdefault("discovered", []).append(
                     f"input {used.tensor_name} is {list(used.shape)} in the model (the recipe says {list(shape)})")
 
-        # Any batch where the graph allows it (convert.dynamic_batch unset): tried for the families whose
-        # graphs usually do, and dropped again below if a batch does not answer as one input at a time.
-        try_any_batch = recipe.convert.dynamic_batch is None and getattr(family, "ANY_BATCH", False) \
-            and not whole_model
-        convert_spec = dataclasses.replace(recipe.convert, dynamic_batch=bool(recipe.convert.dynamic_batch)
-                                           or try_any_batch)
-
-        def run_convert(spec):
-            # mo takes a .tflite whole, with no --input/--output, as OpenVINO's guide converts them; a
-            # family may name other outputs for mo than the framework side compares (odapi.mo_outputs).
-            outputs = getattr(family, "mo_outputs", lambda spec, names: names)(spec, cut_graph.outputs)
-            made = convert.convert(spec, cut_graph.path, () if whole_model else cut_graph.inputs,
-                                   () if whole_model else outputs, out_dir,
-                                   recipe.convert.model_name or ir_file_name(recipe.name))
-            record["command"] = list(made.command)
-            record["ir"] = {str(made.xml): made.xml.stat().st_size, str(made.bin): made.bin.stat().st_size}
-            return made
-
-        # mo's Object Detection API configs differ by the ODAPI release that made the graph: the family
-        # ranks them by which fit the graph's node names (a user's export from a newer ODAPI needs a
-        # newer config); the first IR that converts and validates is kept, and the report says which.
-        candidates = family.transformations_candidates(recipe, cut_graph.path) \
-            if hasattr(family, "transformations_candidates") else [recipe.convert.transformations_config]
-        describe = getattr(family, "describe_candidate", lambda candidate: Path(candidate).name)
-        for attempt, transformations in enumerate(candidates):
-            last = attempt == len(candidates) - 1
-            # No transformations config: mo's new frontend, which takes no pipeline.config either.
-            spec = dataclasses.replace(convert_spec, transformations_config=transformations,
-                                       pipeline_config=convert_spec.pipeline_config if transformations else None)
-            with timer.stage("convert", recipe.convert.backend):
-                try:
-                    ir = run_convert(spec)
-                except ToolError as error:
-                    if last:
-                        raise
-                    log.info("      %s does not fit this graph (%s); trying %s", describe(transformations),
-                             error.one_line().split(" (log:")[0], describe(candidates[attempt + 1]))
-                    continue
-            with timer.stage("validate", f"{recipe.validate.metric} on {recipe.validate.count} input(s), "
-                                         f"{options.device}"):
-                validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
-                if try_any_batch and validation.reference.batch_failure:
-                    note = f"the graph does not take any batch: {validation.reference.batch_failure}"
-                    log.info("      %s; converting again with the graph's batch", note)
-                    record.setdefault("discovered", []).append(note)
-                    ir = run_convert(dataclasses.replace(spec, dynamic_batch=False))
-                    validation = validate.validate(recipe, frozen, cut_graph, ir, options.device, options.precisions)
-            if validation.reference.passed or last:
-                break
-            log.info("      the IR made with %s disagrees with TensorFlow (%s); trying %s", describe(transformations),
-                     "; ".join(validation.reference.failures), describe(candidates[attempt + 1]))
-        if transformations != recipe.convert.transformations_config:
-            tried = ", ".join(describe(c) for c in candidates[:attempt])
-            if transformations:
-                note = (f"{describe(transformations)} fits this graph (the recipe names "
-                        f"{describe(recipe.convert.transformations_config)}, for another ODAPI release"
-                        f"{f'; {tried} did not' if tried else ''})")
-            else:
-                note = (f"converted by {describe(transformations)}, with TensorFlow's own post-processing: "
-                        f"none of mo's transformations configs gave an IR that converts and agrees ({tried})")
-            log.info("      %s", note)
-            record.setdefault("discovered", []).append(note)
+        ir, validation = convert_until_valid(recipe, family, frozen, cut_graph, whole_model,
+                                             recipe.convert.model_name or ir_file_name(recipe.name), options,
+                                             timer, record)
         result = validation.reference
         from ovconvert.stages import report_html
 

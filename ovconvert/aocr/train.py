@@ -22,7 +22,6 @@ import tensorflow as tf
 from ovconvert.aocr import config as config_io
 from ovconvert.aocr import data
 from ovconvert.aocr.charset import PAD
-from ovconvert.aocr.config import ModelConfig
 from ovconvert.errors import UserError
 
 log = logging.getLogger("ovconvert.aocr")
