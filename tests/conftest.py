@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import logging
 import os
 import threading
 from pathlib import Path
@@ -156,6 +157,64 @@ def tiny_aocr(tmp_path_factory):
     assert aocr_cli("aocr", "train", records, "--model-dir", root / "model", "--num-steps", "4",
                     "--steps-per-checkpoint", "2", "--optimizer", "adam", "--log-path", "", *TINY_MODEL_FLAGS) == 0
     return records, root / "model"
+
+
+def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (`make test` runs two workers), a session fixture is built once per worker that
+    # needs it: the tests that share the bundled model's full run go to one worker (--dist loadgroup).
+    for item in items:
+        if "bundled_aocr_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("bundled_aocr_run"))
+
+
+class BundledAocrRun:
+    """What one full run of recipes/aocr.yaml left: its run dir, report, log text and Model Server repository."""
+
+    def __init__(self, out: Path, report: dict, log: str, ovms_repo: Path, cache: Path):
+        self.out, self.report, self.log, self.ovms_repo, self.cache = out, report, log, ovms_repo, cache
+
+
+@pytest.fixture(scope="session")
+def bundled_aocr_run(tmp_path_factory) -> BundledAocrRun:
+    """`ovconvert run recipes/aocr.yaml` once, with every stage a test looks at switched on (INT8 through
+    NNCF, the bench stage, the Model Server layout into a repository that already serves another model).
+    The README's run, the report page, the serving layout and the INT8 gate are each checked against this
+    one run instead of converting the bundled model four times (about 80 s of the default suite)."""
+    import json
+
+    from ovconvert.cli import main
+
+    root = tmp_path_factory.mktemp("bundled-aocr")
+    out, repo, cache = root / "run", root / "models", root / "cache"
+    repo.mkdir()
+    (repo / "config.json").write_text(json.dumps({"model_config_list": [
+        {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
+    logger = logging.getLogger("ovconvert")
+    handler, level = LogText(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    cwd = Path.cwd()
+    try:
+        os.chdir(REPO)
+        code = main(["run", "recipes/aocr.yaml", "-o", str(out), "--cache-dir", str(cache), "--ovms-repo", str(repo),
+                     "--quantize", "int8", "--bench", "--set", "bench.seconds=1", "--set", "bench.batch=8"])
+    finally:
+        os.chdir(cwd)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert code == 0, handler.text[-2000:]
+    return BundledAocrRun(out, json.loads((out / "report.json").read_text()), handler.text, repo, cache)
+
+
+class LogText(logging.Handler):
+    """Keeps every record's message, for a session fixture (caplog is per test)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.text = ""
+
+    def emit(self, record):
+        self.text += record.getMessage() + "\n"
 
 
 def run_aiy_detector(cli, tmp_path) -> tuple[Path, dict]:

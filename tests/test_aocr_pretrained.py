@@ -5,7 +5,6 @@ families it never saw in training (tests/data/aocr-heldout-200.tfrecords: the fi
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 import pytest
@@ -16,18 +15,15 @@ PRETRAINED = REPO / "ovconvert" / "aocr" / "pretrained"
 HELD_OUT = REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"
 
 
-def test_readme_run_command_converts_and_reads_the_sample_words(cli, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="ovconvert")
-    out = tmp_path / "run"
-    code, _, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache")
-    assert code == 0, err
-    report = json.loads((out / "report.json").read_text())
+def test_readme_run_command_converts_and_reads_the_sample_words(bundled_aocr_run):
+    report = bundled_aocr_run.report
     assert report["validation"]["metrics"]["string_match"] == 1.0  # the IR reads what TensorFlow reads
     samples = report["validation"]["samples"]
     assert len(samples) == 8
     assert sum(s["tf_text"] == s["label"] for s in samples) >= 7, samples  # and that is (nearly always) right
     for sample in samples:  # what each image reads is printed
-        assert re.search(rf"{re.escape(sample['name'])} +TensorFlow {re.escape(repr(sample['tf_text']))}", caplog.text)
+        assert re.search(rf"{re.escape(sample['name'])} +TensorFlow {re.escape(repr(sample['tf_text']))}",
+                         bundled_aocr_run.log)
 
 
 def test_pretrained_model_reads_held_out_fonts(capsys):

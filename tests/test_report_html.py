@@ -24,12 +24,8 @@ def _rendered(page) -> str:
 
 
 @needs_chromium
-def test_aocr_report_shows_each_word_with_both_readings(cli, tmp_path):
-    out = tmp_path / "run"
-    code, _, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache", "--bench",
-                       "--set", "bench.seconds=0.5")
-    assert code == 0, err
-    dom = _rendered(out / "report.html")
+def test_aocr_report_shows_each_word_with_both_readings(bundled_aocr_run):
+    dom = _rendered(bundled_aocr_run.out / "report.html")
     assert re.search(r'data-images-shown="8"', dom), "all 8 word images decode in the browser"
     assert "TensorFlow <b>'OPENVINO'</b>" in dom and "<h2>Speed</h2>" in dom and "<h2>Precisions</h2>" in dom
     assert "--input_model" in dom and "Stages (" in dom

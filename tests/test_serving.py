@@ -14,15 +14,13 @@ from conftest import REPO, fixture_path, run_aiy_detector
 from ovconvert.families.images import skimage_data_dir
 
 
-def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tmp_path):
-    repo, out = tmp_path / "models", tmp_path / "run"
-    (repo).mkdir()
-    (repo / "config.json").write_text(json.dumps({"model_config_list": [
-        {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
-    code, _, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache", "--ovms-repo", repo)
-    assert code == 0, err
+def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tmp_path, bundled_aocr_run):
+    # The run was given a repository that already served "someone_else" (conftest).
+    repo, out = bundled_aocr_run.ovms_repo, bundled_aocr_run.out
     config = json.loads((repo / "config.json").read_text())["model_config_list"]
-    assert [entry["config"]["name"] for entry in config] == ["someone_else", "aocr"]  # others kept
+    # Others kept; the run's INT8 IR passed its gate, so it is served too, under its own name.
+    assert [entry["config"]["name"] for entry in config] == ["someone_else", "aocr", "aocr-int8"]
+    assert sorted(p.name for p in (repo / "aocr-int8" / "1").iterdir()) == ["model.bin", "model.xml"]
     assert config[1]["config"]["base_path"] == "aocr"
     assert config[1]["config"]["plugin_config"]["INFERENCE_PRECISION_HINT"] == "f32"
     assert sorted(p.name for p in (repo / "aocr" / "1").iterdir()) == ["model.bin", "model.xml"]

@@ -4,7 +4,6 @@ behind its accuracy gate, and the bench stage with its recommendation (issue 12)
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pytest
@@ -54,17 +53,15 @@ def test_a_reshape_that_mixes_the_batch_is_left_alone(tmp_path):
     assert y.shape == (1, 18)
 
 
-def _run(cli, tmp_path, name, *args):
+def _run(cli, tmp_path, name, *args, cache=None):
     out = tmp_path / name
-    code, stdout, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache", *args)
+    code, stdout, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", cache or tmp_path / "cache", *args)
     return code, stdout, err, json.loads((out / "report.json").read_text()), out
 
 
-def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configuration(cli, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="ovconvert")
-    code, stdout, err, report, out = _run(cli, tmp_path, "int8", "--quantize", "int8", "--bench",
-                                          "--set", "bench.seconds=1", "--set", "bench.batch=8")
-    assert code == 0, err
+def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configuration(bundled_aocr_run):
+    # The shared run had --quantize int8 --bench --set bench.seconds=1 --set bench.batch=8 (conftest).
+    report, out = bundled_aocr_run.report, bundled_aocr_run.out
     int8 = report["int8"]
     assert int8["status"] == "passed" and int8["fake_quantize_layers"] > 10
     assert int8["metrics"]["string_match"] >= 0.95 and int8["calibration"] == "words"
@@ -84,14 +81,16 @@ def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configur
         assert goal["benchmark_app"].startswith(f"-m {row['ir']} -d CPU -hint ")
     markdown = (out / "report.md").read_text()
     assert "## Speed" in markdown and "## INT8 (NNCF): passed" in markdown and "Deploy for latency" in markdown
-    assert "deploy for throughput:" in caplog.text
+    assert "deploy for throughput:" in bundled_aocr_run.log
 
 
-def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog):
-    # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere.
+def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run):
+    # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere. (The shared run's
+    # cache holds the exported graph, so only the conversion and quantization run here.)
     code, _, err, report, out = _run(cli, tmp_path, "gate", "--quantize", "int8", "--set",
                                      "quantize.tolerance.max_abs_diff=0", "--set", "quantize.method=plain",
-                                     "--set", "quantize.count=20", "--set", "quantize.keep_f32=[no_such_layer]")
+                                     "--set", "quantize.count=20", "--set", "quantize.keep_f32=[no_such_layer]",
+                                     cache=bundled_aocr_run.cache)
     assert code == 0, err  # the FP32 IR is validated and stays the result
     assert "quantize.keep_f32 'no_such_layer' names no node of the IR" in caplog.text
     assert report["status"] == "converted" and (out / "ir" / "aocr.xml").is_file()
