@@ -17,8 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ovconvert run recipes/aocr.yaml -o runs/demo
 
+# Two pytest-xdist workers: most of a test's time is single-threaded Python (mo's graph passes,
+# imports, freezing), so two at a time on a 2-core machine keep both cores busy. TEST_JOBS=0 runs
+# the suite in one process.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -159,19 +160,15 @@ def tiny_aocr(tmp_path_factory):
     return records, root / "model"
 
 
-def pytest_collection_modifyitems(config, items):
-    # Under pytest-xdist (`make test` runs two workers), a session fixture is built once per worker that
-    # needs it: the tests that share the bundled model's full run go to one worker (--dist loadgroup).
-    for item in items:
-        if "bundled_aocr_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("bundled_aocr_run"))
-
-
 class BundledAocrRun:
     """What one full run of recipes/aocr.yaml left: its run dir, report, log text and Model Server repository."""
 
-    def __init__(self, out: Path, report: dict, log: str, ovms_repo: Path, cache: Path):
-        self.out, self.report, self.log, self.ovms_repo, self.cache = out, report, log, ovms_repo, cache
+    def __init__(self, root: Path):
+        import json
+
+        self.out, self.ovms_repo, self.cache = root / "run", root / "models", root / "cache"
+        self.report = json.loads((self.out / "report.json").read_text())
+        self.log = (root / "log.txt").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -179,31 +176,44 @@ def bundled_aocr_run(tmp_path_factory) -> BundledAocrRun:
     """`ovconvert run recipes/aocr.yaml` once, with every stage a test looks at switched on (INT8 through
     NNCF, the bench stage, the Model Server layout into a repository that already serves another model).
     The README's run, the report page, the serving layout and the INT8 gate are each checked against this
-    one run instead of converting the bundled model four times (about 80 s of the default suite)."""
+    one run instead of converting the bundled model four times (about 80 s of the default suite).
+    Once per test session, not once per pytest-xdist worker (`make test` runs two): the first worker to
+    need it makes it, under a lock, in the directory the workers share; the other finds it made."""
+    import fcntl
     import json
 
     from ovconvert.cli import main
 
-    root = tmp_path_factory.mktemp("bundled-aocr")
-    out, repo, cache = root / "run", root / "models", root / "cache"
-    repo.mkdir()
-    (repo / "config.json").write_text(json.dumps({"model_config_list": [
-        {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
-    logger = logging.getLogger("ovconvert")
-    handler, level = LogText(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    cwd = Path.cwd()
-    try:
-        os.chdir(REPO)
-        code = main(["run", "recipes/aocr.yaml", "-o", str(out), "--cache-dir", str(cache), "--ovms-repo", str(repo),
-                     "--quantize", "int8", "--bench", "--set", "bench.seconds=1", "--set", "bench.batch=8"])
-    finally:
-        os.chdir(cwd)
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    assert code == 0, handler.text[-2000:]
-    return BundledAocrRun(out, json.loads((out / "report.json").read_text()), handler.text, repo, cache)
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp is the worker's own popen-gwN/
+        shared = shared.parent
+    root = shared / "bundled-aocr"
+    with open(shared / "bundled-aocr.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (root / "log.txt").is_file():  # written last: the run before it is complete
+            return BundledAocrRun(root)
+        shutil.rmtree(root, ignore_errors=True)  # a run that failed part-way in another worker
+        out, repo, cache = root / "run", root / "models", root / "cache"
+        repo.mkdir(parents=True)
+        (repo / "config.json").write_text(json.dumps({"model_config_list": [
+            {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
+        logger = logging.getLogger("ovconvert")
+        handler, level = LogText(), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        cwd = Path.cwd()
+        try:
+            os.chdir(REPO)
+            code = main(["run", "recipes/aocr.yaml", "-o", str(out), "--cache-dir", str(cache), "--ovms-repo",
+                         str(repo), "--quantize", "int8", "--bench", "--set", "bench.seconds=1",
+                         "--set", "bench.batch=8"])
+        finally:
+            os.chdir(cwd)
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        assert code == 0, handler.text[-2000:]
+        (root / "log.txt").write_text(handler.text)
+        return BundledAocrRun(root)
 
 
 class LogText(logging.Handler):
