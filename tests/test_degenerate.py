@@ -50,3 +50,15 @@ def test_a_detector_with_no_box_above_the_threshold_is_compared_on_its_top_raw_d
 def test_a_detector_with_boxes_is_not_degenerate():
     result = _compare([0.9, 0.8], [0.9, 0.8])
     assert result.passed and result.degenerate == "" and result.metrics["matched"] == 2
+
+
+def test_a_box_kept_in_place_whose_score_falls_counts_against_score_match():
+    """What NNCF's accuracy control keeps up for detectors (stages/quantize.py): a box found in place
+    counts only when its score also stays within max_score_diff (0.85 → 0.55 is a fall of 0.3)."""
+    recipe = SimpleNamespace(validate=SimpleNamespace(args={"score_threshold": 0.5}))
+    result = compare_detection(recipe, None, [Sample("photo", {}, [])], [_detector_outputs([0.85, 0.8])],
+                               [_detector_outputs([0.55, 0.79])], Tolerance(max_score_diff=0.2))
+    assert result.metrics["detection_match"] == 1.0 and result.metrics["score_match"] == 0.5
+    assert not result.passed and "max_score_diff" in result.failures[0]
+    unbounded = _compare([0.85, 0.8], [0.55, 0.79])  # no score bound: every box in place counts
+    assert unbounded.metrics["score_match"] == 1.0

@@ -136,12 +136,15 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
     """nncf.quantize_with_accuracy_control, its metric the task's agreement with the FP32 IR on the
     calibration inputs (labels the FP32 IR gives them: the validation inputs stay unseen)."""
     from ovconvert.precision import REFERENCE, Target, table_keys
-    from ovconvert.recipes.schema import Tolerance as NoLimits
     from ovconvert.stages.validate import METRICS, run_ir
 
     nncf = _import_nncf()
     reference, _ = run_ir(core, fp32, calibration, cut.outputs, Target(device, REFERENCE))
-    key = table_keys(recipe.validate.metric)[0]
+    key, limits = table_keys(recipe.validate.metric)[0], Tolerance()
+    if recipe.validate.metric == "detection":
+        # A box kept in place whose score falls below the deployment threshold is lost all the same:
+        # the agreement NNCF keeps up counts a box only when its score stays within the gate's bound.
+        key, limits = "score_match", Tolerance(max_score_diff=tolerance.max_score_diff)
     order = _output_order(fp32, cut.outputs)
 
     def agreement(compiled, items) -> float:
@@ -152,7 +155,7 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
             outputs.append([request.get_output_tensor(i).data.copy() for i in order])
         samples = [sample for sample, _ in items]
         return float(METRICS[recipe.validate.metric](recipe, family, samples, [ref for _, ref in items], outputs,
-                                                     NoLimits()).metrics[key])
+                                                     limits).metrics[key])
 
     items = list(zip(calibration, reference))
     dataset = nncf.Dataset(items, lambda item: complete_feed(fp32, item[0].ir_feed))
