@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import io
 import logging
 import os
 import shutil
@@ -198,7 +199,8 @@ def bundled_aocr_run(tmp_path_factory) -> BundledAocrRun:
         (repo / "config.json").write_text(json.dumps({"model_config_list": [
             {"config": {"name": "someone_else", "base_path": "someone_else"}}]}))
         logger = logging.getLogger("ovconvert")
-        handler, level = LogText(), logger.level
+        # The run's log as text, for tests that check what it printed (caplog is per test).
+        handler, level = logging.StreamHandler(io.StringIO()), logger.level
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         cwd = Path.cwd()
@@ -211,20 +213,9 @@ def bundled_aocr_run(tmp_path_factory) -> BundledAocrRun:
             os.chdir(cwd)
             logger.removeHandler(handler)
             logger.setLevel(level)
-        assert code == 0, handler.text[-2000:]
-        (root / "log.txt").write_text(handler.text)
+        assert code == 0, handler.stream.getvalue()[-2000:]
+        (root / "log.txt").write_text(handler.stream.getvalue())
         return BundledAocrRun(root)
-
-
-class LogText(logging.Handler):
-    """Keeps every record's message, for a session fixture (caplog is per test)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.text = ""
-
-    def emit(self, record):
-        self.text += record.getMessage() + "\n"
 
 
 def run_aiy_detector(cli, tmp_path) -> tuple[Path, dict]:
