@@ -187,12 +187,23 @@ def _check_optimizer(options: TrainOptions) -> None:
 
 def copy_weights(source_dir: str, model) -> int:
     """Start `model` from the weights of the model in `source_dir` (same layer path and shape); the rest
-    keep their fresh initial values. Returns how many were copied."""
+    keep their fresh initial values. A source with a wider CNN (a larger --cnn-scale) gives its strongest
+    filters (narrow.py). Returns how many were copied."""
     from ovconvert.aocr import model as model_lib
-    from ovconvert.aocr import trained
+    from ovconvert.aocr import narrow, trained
 
-    source = model_lib.checkpoint_weights(trained.load(source_dir).model)
+    loaded = trained.load(source_dir)
+    source = model_lib.checkpoint_weights(loaded.model)
     target = model_lib.checkpoint_weights(model)
+    if loaded.config.cnn_scale > model.config.cnn_scale:
+        try:
+            source = narrow.narrowed_weights({name: value.numpy() for name, value in source.items()},
+                                             {name: tuple(variable.shape) for name, variable in target.items()})
+        except ValueError as error:
+            raise UserError(f"--init-from {source_dir}: cannot narrow its CNN to --cnn-scale "
+                            f"{model.config.cnn_scale}: {error}") from None
+        log.info("narrowing %s's CNN from --cnn-scale %g to %g: each convolution keeps its strongest filters",
+                 source_dir, loaded.config.cnn_scale, model.config.cnn_scale)
     copied = [name for name, variable in target.items()
               if name in source and tuple(source[name].shape) == tuple(variable.shape)]
     if not copied:
