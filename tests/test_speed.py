@@ -59,6 +59,14 @@ def _run(cli, tmp_path, name, *args, cache=None):
     return code, stdout, err, json.loads((out / "report.json").read_text()), out
 
 
+def _ops_fed_by_fake_quantize(xml) -> set:
+    import openvino as ov
+
+    model = ov.Core().read_model(str(xml))
+    return {target.get_node().get_type_name() for op in model.get_ops() if op.get_type_name() == "FakeQuantize"
+            for target in op.output(0).get_target_inputs()}
+
+
 def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configuration(bundled_aocr_run):
     # The shared run had --quantize int8 --bench --set bench.seconds=1 --set bench.batch=8 (conftest).
     report, out = bundled_aocr_run.report, bundled_aocr_run.out
@@ -66,6 +74,9 @@ def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configur
     assert int8["status"] == "passed" and int8["fake_quantize_layers"] > 10
     assert int8["metrics"]["string_match"] >= 0.95 and int8["calibration"] == "words"
     assert (out / "ir-int8" / "aocr.xml").is_file() and not (out / "ir-int8-rejected").exists()
+    # recipes/aocr.yaml keeps MatMul, Multiply and Add in f32 (quantize.keep_f32_types): the CNN alone is int8.
+    quantized = _ops_fed_by_fake_quantize(out / "ir-int8" / "aocr.xml")
+    assert "Convolution" in quantized and not quantized & {"MatMul", "Multiply", "Add"}, quantized
     rows = report["bench"]["rows"]
     assert {(r["engine"], r["precision"], r["hint"], r["batch"]) for r in rows} >= {
         ("TensorFlow", "", "", 1), ("TensorFlow", "", "", 8), ("OpenVINO", "f32", "LATENCY", 1),
@@ -84,11 +95,16 @@ def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configur
     assert "deploy for throughput:" in bundled_aocr_run.log
 
 
-def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run):
+def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run, monkeypatch):
     # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere. (The shared run's
-    # cache holds the exported graph, so only the conversion and quantization run here.)
+    # cache holds the exported graph, so only the conversion and quantization run here.) Accuracy control
+    # is allowed (quantize.method auto) but its ranking would take too long: 17 quantizers against 5 here.
+    from ovconvert.stages import quantize
+
+    monkeypatch.setattr(quantize, "ACCURACY_CONTROL_MAX_QUANTIZERS", 5)
     code, _, err, report, out = _run(cli, tmp_path, "gate", "--quantize", "int8", "--set",
-                                     "quantize.tolerance.max_abs_diff=0", "--set", "quantize.method=plain",
+                                     "quantize.tolerance.max_abs_diff=0", "--set",
+                                     "quantize.tolerance.min_string_match=1.0",
                                      "--set", "quantize.count=20", "--set", "quantize.keep_f32=[no_such_layer]",
                                      cache=bundled_aocr_run.cache)
     assert code == 0, err  # the FP32 IR is validated and stays the result
@@ -97,6 +113,8 @@ def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, capl
     assert report["int8"]["status"] == "failed the gate" and "max_abs_diff" in report["int8"]["failures"][0]
     assert (out / "ir-int8-rejected" / "aocr.xml").is_file() and not (out / "ir-int8").exists()
     assert "INT8 IR failed its accuracy gate" in caplog.text
+    assert "accuracy control skipped: it would rank 17 quantizers" in caplog.text
+    assert report["int8"]["method"] == "post-training"
     assert "bench" not in report  # tests run without it unless asked (conftest)
 
 

@@ -168,6 +168,9 @@ class Quantize:
     preset: str = choice("performance", "mixed")
     # Node names (regular expressions) NNCF leaves in f32, for layers that lose too much in int8.
     keep_f32: tuple[str, ...] = ()
+    # Operation types (as the IR's .xml names them: MatMul, Convolution, …) NNCF leaves in f32 wherever
+    # they are: e.g. [MatMul] keeps a recurrent network's many small products in f32 and quantizes its CNN.
+    keep_f32_types: tuple[str, ...] = ()
     # NNCF's bias correction: "fast" (each layer's bias shift measured on f32 inputs, NNCF's default),
     # "full" (measured with the layers before it already in int8, so the error they pass down is
     # corrected too; slower), or "auto": full for detection, fast otherwise. Measured on the AIY
