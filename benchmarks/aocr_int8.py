@@ -3,7 +3,7 @@ words: the bench stage's table and recommendation (IR/TensorFlow ratios measured
 many of the held-out words the INT8 IR reads exactly as the FP32 IR does (issue 12's targets: best
 validated configuration ≥ 2.5× TensorFlow at batch 1 and ≥ 2× at batch 32; INT8 ≥ 99% of the words).
 
-Usage: python benchmarks/aocr_int8.py [--words FILE.tfrecords] [--seconds S]
+Usage: python benchmarks/aocr_int8.py [--words FILE.tfrecords] [--seconds S] [--set KEY=VALUE …]
 """
 
 import argparse
@@ -20,6 +20,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", default=str(REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"))
     parser.add_argument("--seconds", type=float, default=20.0, help="the bench stage's measuring time")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override passed to `ovconvert run` (e.g. quantize.count=300); repeatable")
     args = parser.parse_args()
 
     import openvino as ov
@@ -35,7 +37,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="aocr-int8-"))
     run_dir = work / "run"
     if ovconvert(["-q", "run", "recipes/aocr.yaml", "-o", str(run_dir), "--cache-dir", str(work / "cache"),
-                  "--quantize", "int8", "--bench", "--set", f"bench.seconds={args.seconds}"]) != 0:
+                  "--quantize", "int8", "--bench", "--set", f"bench.seconds={args.seconds}",
+                  *(arg for override in args.set for arg in ("--set", override))]) != 0:
         sys.exit("the conversion failed; see above")
     report = json.loads((run_dir / "report.json").read_text())
     if report["int8"]["status"] != "passed":
