@@ -181,7 +181,7 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
         with contextlib.redirect_stdout(io.StringIO()):
             return nncf.quantize_with_accuracy_control(
                 fp32, dataset, dataset, agreement, max_drop=_agreement_drop(recipe, tolerance),
-                drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **_nncf_options(nncf, recipe))
+                drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **_nncf_options(nncf, recipe, fp32))
     except Exception as error:  # noqa: BLE001 — as in _nncf_quantize
         raise ToolError(f"NNCF's accuracy control failed: {str(error).splitlines()[0] if str(error) else error!r}") \
             from None
@@ -200,22 +200,37 @@ def _nncf_quantize(model, calibration: list, recipe):
     dataset = nncf.Dataset(calibration, lambda sample: complete_feed(model, sample.ir_feed))
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars write to stdout
-            return nncf.quantize(model, dataset, subset_size=len(calibration), **_nncf_options(nncf, recipe))
+            return nncf.quantize(model, dataset, subset_size=len(calibration), **_nncf_options(nncf, recipe, model))
     except Exception as error:  # NNCF raises many kinds; each is a failure of the tool, not of the input
         raise ToolError(f"NNCF could not quantize the IR: {str(error).splitlines()[0] if str(error) else error!r}"
                         " (try quantize.preset: performance, or quantize.keep_f32 for the layer it names)") from None
 
 
-def _nncf_options(nncf, recipe) -> dict:
+def _nncf_options(nncf, recipe, model) -> dict:
     """The recipe's quantize keys as the arguments nncf.quantize and its accuracy control both take."""
     spec = recipe.quantize
     options = {"preset": nncf.QuantizationPreset.MIXED if spec.preset == "mixed"
                else nncf.QuantizationPreset.PERFORMANCE,
                "fast_bias_correction": fast_bias_correction(recipe)}
-    if spec.keep_f32 or spec.keep_f32_types:
-        options["ignored_scope"] = nncf.IgnoredScope(patterns=list(spec.keep_f32), types=list(spec.keep_f32_types),
-                                                     validate=False)
+    first = first_weighted_layers(model, spec.keep_f32_first)
+    if spec.keep_f32 or spec.keep_f32_types or first:
+        options["ignored_scope"] = nncf.IgnoredScope(names=first, patterns=list(spec.keep_f32),
+                                                     types=list(spec.keep_f32_types), validate=False)
     return options
+
+
+# The layers NNCF gives int8 weights: what "the first layers" of quantize.keep_f32_first counts.
+WEIGHTED_TYPES = {"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"}
+
+
+def first_weighted_layers(model, count: int) -> list[str]:
+    """The names of the first `count` convolutions and products met walking from the inputs (OpenVINO's
+    topological order), for quantize.keep_f32_first: names, because the IR's own ones change with the
+    frontend ("Convolution_89" in one conversion) and a recipe cannot know them."""
+    if count <= 0:
+        return []
+    weighted = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in WEIGHTED_TYPES]
+    return weighted[:count]
 
 
 def _report_unmatched_keep_f32(model, spec) -> None:
