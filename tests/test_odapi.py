@@ -246,3 +246,21 @@ def test_aiy_int8_that_keeps_boxes_in_place_but_loses_their_scores_is_rejected(c
     assert int8["metrics"]["matched"] == int8["metrics"]["detections"] >= 5
     assert int8["failures"] and all("max_score_diff" in failure for failure in int8["failures"])
     assert (out / "ir-int8-rejected").is_dir() and not (out / "ir-int8").exists()
+
+
+@pytest.mark.slow
+def test_aiy_int8_with_accuracy_control_keeps_every_box_and_its_score(cli, tmp_path):
+    """The same detector with the recipe's defaults: plain INT8 fails as above, accuracy control keeps
+    the layers that cost the scores most in f32, and the INT8 IR then finds every TensorFlow box in place
+    (IoU ≥ 0.9) with its score within 0.2. Weights are 7-bit everywhere (quantize.overflow_fix: all), so
+    CPUs without VNNI compute what VNNI CPUs do and the gate means the same on both."""
+    model = fixture_path("odapi/mobilenet_ssd_256res_0.125_person_cat_dog.pb")
+    out = tmp_path / "int8"
+    code, _, err = cli("run", "recipes/odapi/aiy_person_cat_dog.yaml", "--source", model, "-o", out,
+                       "--cache-dir", tmp_path / "cache", "--quantize", "int8", "--no-bench")
+    assert code == 0, err
+    int8 = json.loads((out / "report.json").read_text())["int8"]
+    assert int8["status"] == "passed" and int8["method"] == "accuracy control", int8
+    assert int8["metrics"]["detection_match"] >= 0.95 and int8["metrics"]["max_score_diff"] <= 0.2
+    assert int8["fake_quantize_layers"] > 30  # most of the network is still int8
+    assert len(list((out / "ir-int8").glob("*.xml"))) == 1 and not (out / "ir-int8-rejected").exists()

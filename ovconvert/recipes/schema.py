@@ -185,6 +185,11 @@ class Quantize:
     # "auto": when plain post-training INT8 fails the gate, quantize again with NNCF's accuracy control
     # (layers that cost the most agreement stay f32 until the drop is within the gate's); "plain": once.
     method: str = choice("auto", "plain")
+    # NNCF's overflow fix: int8 weights in 7 bits, so that CPUs without VNNI (AVX2, AVX-512 without
+    # VNNI), whose int8 instructions add pairs of products in 16 bits and saturate, compute what VNNI
+    # CPUs do. "all" layers (so a gate passed on one CPU holds on every CPU), "first" layer only
+    # (NNCF's default), or "none".
+    overflow_fix: str = choice("all", "first", "none")
 
 
 @dataclass(frozen=True)

@@ -176,12 +176,14 @@ def _accuracy_controlled(core, fp32, calibration, recipe, family, cut, device, t
                                                      limits).metrics[key])
 
     items = list(zip(calibration, reference))
+    options = _nncf_options(nncf, recipe, fp32)
+    options["advanced_quantization_parameters"] = options.pop("advanced_parameters")  # its name there
     dataset = nncf.Dataset(items, lambda item: complete_feed(fp32, item[0].ir_feed))
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return nncf.quantize_with_accuracy_control(
                 fp32, dataset, dataset, agreement, max_drop=_agreement_drop(recipe, tolerance),
-                drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **_nncf_options(nncf, recipe, fp32))
+                drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **options)
     except Exception as error:  # noqa: BLE001 — as in _nncf_quantize
         raise ToolError(f"NNCF's accuracy control failed: {str(error).splitlines()[0] if str(error) else error!r}") \
             from None
@@ -211,12 +213,20 @@ def _nncf_options(nncf, recipe, model) -> dict:
     spec = recipe.quantize
     options = {"preset": nncf.QuantizationPreset.MIXED if spec.preset == "mixed"
                else nncf.QuantizationPreset.PERFORMANCE,
-               "fast_bias_correction": fast_bias_correction(recipe)}
+               "fast_bias_correction": fast_bias_correction(recipe),
+               "advanced_parameters": _advanced_parameters(nncf, spec)}
     first = first_weighted_layers(model, spec.keep_f32_first)
     if spec.keep_f32 or spec.keep_f32_types or first:
         options["ignored_scope"] = nncf.IgnoredScope(names=first, patterns=list(spec.keep_f32),
                                                      types=list(spec.keep_f32_types), validate=False)
     return options
+
+
+def _advanced_parameters(nncf, spec):
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    overflow_fix = {"all": OverflowFix.ENABLE, "first": OverflowFix.FIRST_LAYER, "none": OverflowFix.DISABLE}
+    return AdvancedQuantizationParameters(overflow_fix=overflow_fix[spec.overflow_fix])
 
 
 # The layers NNCF gives int8 weights: what "the first layers" of quantize.keep_f32_first counts.
