@@ -30,19 +30,18 @@ test-slow: $(STAMP)
 # Training the bundled attention-OCR model (docs/aocr.md, "Training the bundled model"): hours on a
 # 2-core CPU, so it runs in the background with its log in a file, and resumes where it stopped.
 # Data and checkpoints live in AOCR_WORK, outside the clone; `make aocr-train` resumes from
-# AOCR_WORK/model when it has a checkpoint, else starts from the newest weights kept in the repository.
+# AOCR_WORK/model when it has a checkpoint, else starts from the bundled model's weights (which are the
+# newest milestone: they are overwritten in place, docs/aocr.md).
 AOCR_WORK ?= ../aocr-work
 AOCR_SHARDS ?= 000 001 002
-AOCR_START ?= $(if $(wildcard training/aocr/config.json),training/aocr,pretrained)
-# The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"). It was cut from the 0.5 model at step
-# 5449 (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py); the
-# weights in training/aocr are the 0.25 model's now.
+AOCR_START ?= pretrained
+# The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
+# a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).
 AOCR_CNN_SCALE ?= 0.25
 AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-scale $(AOCR_CNN_SCALE)
-# Adam's learning rate; an explicit one wins over the checkpoint's on resume (lower it when the held-out
-# accuracy stops moving: at 0.5, 5e-4 to step 4800 and 2e-4 after; the narrowed 0.25 model 5e-4 to step
-# 3594, where 300 held-out words had read 79–82% since step 1000, and 2e-4 after).
-AOCR_LR ?= 0.0002
+# Adam's learning rate; an explicit one wins over the checkpoint's on resume. Lower it when the held-out
+# accuracy stops moving (the bundled model's history: 5e-4, then 2e-4, then 1e-4; docs/aocr.md).
+AOCR_LR ?= 0.0001
 # Debian's word list and font families (serif, sans, mono, condensed, italic, bold, display, hand):
 # the synthetic data's variety comes from these (fonts.py keeps one family in five out of training).
 AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fonts-urw-base35 \

@@ -1,6 +1,7 @@
-"""The bundled pretrained model: the README's run command, and its accuracy on words rendered with font
-families it never saw in training (tests/data/aocr-heldout-200.tfrecords: the first 200 images of
-`ovconvert aocr synth 2000 heldout.tfrecords --held-out --seed 2`, see docs/aocr.md)."""
+"""The bundled pretrained model: the README's run command, and its accuracy on words of 1–24 characters
+rendered with font families it never saw in training (tests/data/aocr-heldout-200.tfrecords: the first
+200 images of `ovconvert aocr synth 2000 heldout.tfrecords --held-out --max-prediction 24 --seed 9001`,
+see docs/aocr.md)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def test_readme_run_command_converts_and_reads_the_sample_words(bundled_aocr_run
     report = bundled_aocr_run.report
     assert report["validation"]["metrics"]["string_match"] == 1.0  # the IR reads what TensorFlow reads
     samples = report["validation"]["samples"]
-    assert len(samples) == 8
-    assert sum(s["tf_text"] == s["label"] for s in samples) >= 7, samples  # and that is (nearly always) right
+    assert len(samples) == 12
+    assert sum(s["tf_text"] == s["label"] for s in samples) >= 11, samples  # and that is (nearly always) right
+    assert max(len(s["tf_text"]) for s in samples) == 20  # INTERNATIONALIZATION, drawn by ImageMagick
     for sample in samples:  # what each image reads is printed
         assert re.search(rf"{re.escape(sample['name'])} +TensorFlow {re.escape(repr(sample['tf_text']))}",
                          bundled_aocr_run.log)
@@ -30,16 +32,16 @@ def test_pretrained_model_reads_held_out_fonts(capsys):
     assert aocr_cli("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 200
-    # 93.0% / 97.9% measured on these 200; 95.35% / 98.84% on all 2000 (docs/aocr.md). 200 images carry
-    # ±1.5% of sampling noise, so this guards against regressions rather than restating the 2000 figure.
-    assert result["word_accuracy"] >= 0.90 and result["char_accuracy"] >= 0.97, result
+    # 87.5% / 97.9% measured on these 200 (docs/aocr.md has all 2000 by length). 200 images carry ±2.5%
+    # of sampling noise, so this guards against regressions rather than restating the measured figure.
+    assert result["word_accuracy"] >= 0.85 and result["char_accuracy"] >= 0.96, result
 
 
 def test_pretrained_model_is_small_and_self_describing():
     size = sum(p.stat().st_size for p in PRETRAINED.iterdir())
     assert size < 12 * 1024 * 1024
     config = json.loads((PRETRAINED / "config.json").read_text())
-    assert config["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" and config["max_prediction"] == 8
+    assert config["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" and config["max_prediction"] == 24
 
 
 @pytest.mark.slow  # 200 words on both engines; test_predict_on_both_engines_prints_the_same_lines runs by default
@@ -53,7 +55,7 @@ def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     assert aocr_cli(*arguments, "--engine", "openvino", "--cache-dir", cache) == 0
     openvino = json.loads(capsys.readouterr().out)
     assert openvino == tensorflow and openvino["images"] == 200
-    assert set(openvino["by_length"]) == {"1-4", "5-8"}  # the bundled model reads up to 8 characters
+    assert set(openvino["by_length"]) == {"1-4", "5-8", "9-12", "13-16", "17-20", "21-24"}
     assert len(list((cache / "aocr-ir").glob("*/ir/aocr.xml"))) == 1  # converted once, kept
 
 
@@ -68,8 +70,9 @@ def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
         words.render(text).save(tmp_path / f"{index:02d}.png")
         names.append(f"{index:02d}.png")
     outputs = {}
-    for engine in ("tensorflow", "openvino"):
-        done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", str(PRETRAINED),
+    # `--model-dir pretrained` names the bundled model, as the full path does.
+    for engine, model_dir in (("tensorflow", str(PRETRAINED)), ("openvino", "pretrained")):
+        done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", model_dir,
                                "--engine", engine, "--batch-size", "4", "--cache-dir", str(tmp_path / "cache"),
                                "--log-path", ""], input="\n".join(names) + "\n", capture_output=True, text=True,
                               cwd=tmp_path, timeout=600)

@@ -96,7 +96,8 @@ def test_changed_since_selects_recipes_whose_inputs_changed(recipe_dir, tmp_path
     code, out, _ = cli("check", "aocr", "--changed-since", "HEAD", "--list")
     assert code == 0 and out.strip() == ""
     path = recipe_dir / "aocr" / "tiny_strict.yaml"
-    path.write_text(path.read_text().replace("count: 8", "count: 4"))
+    path.write_text(path.read_text().replace("count: 12", "count: 4"))
+    assert "count: 4" in path.read_text()  # the edit took: the recipe's inputs changed
     code, out, _ = cli("check", "aocr", "--changed-since", "HEAD", "--list")
     assert code == 0 and [Path(line).stem for line in out.split()] == ["tiny_strict"]
     code, _, err = cli("check", "--changed-since", "no-such-ref", "--list")

@@ -55,6 +55,7 @@ def _engine_flags(parser) -> None:
 def _run_flags(parser) -> None:
     parser.add_argument("--model-dir", "--job-dir", dest="model_dir", default="./checkpoints",
                         help="checkpoints and config.json; local or gs:// (default ./checkpoints; "
+                             "`pretrained`: the bundled model, for test, predict and export; "
                              "--job-dir is an alias, for Cloud ML Engine / Vertex AI)")
     parser.add_argument("--log-path", default="aocr.log", help="also log to this file (default aocr.log; '' for none)")
     parser.add_argument("--gpu-id", type=int, default=None, help="use only this GPU")
@@ -192,6 +193,7 @@ def _apply_global_flags(args) -> None:
 
 def run(args) -> int:
     _apply_global_flags(args)
+    _bundled_model_dir(args)
     _check_numbers(args)
     _log_to_file(getattr(args, "log_path", ""))
     if getattr(args, "gpu_id", None) is not None:
@@ -200,6 +202,16 @@ def run(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+def _bundled_model_dir(args) -> None:
+    """`--model-dir pretrained` reads the bundled model (as `train --init-from pretrained` starts from it),
+    unless a directory of that name is here. Training never writes into the installed package."""
+    if getattr(args, "model_dir", None) == "pretrained" and args.aocr_handler is not run_train \
+            and not Path("pretrained").is_dir():
+        from ovconvert.families.aocr import PRETRAINED_DIR
+
+        args.model_dir = str(PRETRAINED_DIR)
+
 
 def _check_numbers(args) -> None:
     """Flags that must be positive, checked before any work (aocr's own argparse does not)."""
