@@ -24,14 +24,8 @@ def main() -> None:
                         help="a recipe override passed to `ovconvert run` (e.g. quantize.count=300); repeatable")
     args = parser.parse_args()
 
-    import openvino as ov
-
-    from ovconvert.aocr.data import _records, parse_record
     from ovconvert.cli import main as ovconvert
     from ovconvert.families import aocr as family
-    from ovconvert.families.aocr_legacy import samples_through_graph
-    from ovconvert.graph.tensor_spec import parse_tensor_spec
-    from ovconvert.recipes.loader import load_recipe
     from ovconvert.stages.bench import recommendation_lines
 
     work = Path(tempfile.mkdtemp(prefix="aocr-int8-"))
@@ -44,32 +38,13 @@ def main() -> None:
     if report["int8"]["status"] != "passed":
         sys.exit(f"the INT8 IR did not pass its gate: {report['int8']}")
 
-    class Cut:  # the cut as the run recorded it
-        original_inputs = tuple(parse_tensor_spec(s) for s in report["cut"]["inputs"])
-        outputs = tuple(report["cut"]["outputs"])
-
-    frozen = report["frozen_graph"]["path"]
-    images = [(f"word{i}", image, label) for i, (image, label, _) in
-              enumerate(parse_record(r) for r in _records([args.words]))]
-    samples = samples_through_graph(frozen, Cut, family.STRING_INPUT, images)
-    recipe = load_recipe("recipes/aocr.yaml", (f"validate.args={{config: '{Path(frozen).parent / 'config.json'}'}}",))
-    core = ov.Core()
-
-    def read(xml: Path) -> list[str]:
-        request = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
-        texts = []
-        for sample in samples:
-            request.infer(sample.ir_feed)
-            texts.append(family.decode([request.get_output_tensor(0).data.copy()], recipe))
-        return texts
-
-    fp32, int8 = read(run_dir / "ir" / "aocr.xml"), read(run_dir / "ir-int8" / "aocr.xml")
+    labels, (fp32, int8) = family.read_records_with_irs(report, args.words,
+                                                        [run_dir / "ir" / "aocr.xml", run_dir / "ir-int8" / "aocr.xml"])
     same = sum(a == b for a, b in zip(fp32, int8))
-    labels = [label for _, _, label in images]
-    print(f"held-out words ({args.words}): {len(samples)}")
+    print(f"held-out words ({args.words}): {len(labels)}")
     print(f"  FP32 IR reads {sum(a == b for a, b in zip(fp32, labels))} correctly; INT8 IR "
           f"{sum(a == b for a, b in zip(int8, labels))}")
-    print(f"  INT8 reads {same}/{len(samples)} ({same / len(samples):.1%}) exactly as FP32 does")
+    print(f"  INT8 reads {same}/{len(labels)} ({same / len(labels):.1%}) exactly as FP32 does")
     from ovconvert.environment import one_line
 
     print(f"bench (ratios measured in one process; {one_line(report['environment'])}):")

@@ -22,7 +22,16 @@ def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tm
     assert [entry["config"]["name"] for entry in config] == ["someone_else", "aocr", "aocr-int8"]
     assert sorted(p.name for p in (repo / "aocr-int8" / "1").iterdir()) == ["model.bin", "model.xml"]
     assert config[1]["config"]["base_path"] == "aocr"
-    assert config[1]["config"]["plugin_config"]["INFERENCE_PRECISION_HINT"] == "f32"
+    # Each model's plugin_config is what its own fastest validated batch-1 bench row ran with: f32, or bf16
+    # for the FP32 IR where bf16 passed on this CPU; the INT8 IR always with the f32 hint it was validated at.
+    rows = bundled_aocr_run.report["bench"]["rows"]
+    for entry, ir in ((config[1], out / "ir" / "aocr.xml"), (config[2], out / "ir-int8" / "aocr.xml")):
+        plugin_config = entry["config"]["plugin_config"]
+        measured = [r for r in rows if r["ir"] == str(ir) and r["batch"] == 1 and r["validated"]]
+        assert any(r["hint"] == plugin_config["PERFORMANCE_HINT"] and
+                   plugin_config["INFERENCE_PRECISION_HINT"] == ("f32" if r["precision"] == "int8" else r["precision"])
+                   for r in measured), (plugin_config, measured)
+    assert config[2]["config"]["plugin_config"]["INFERENCE_PRECISION_HINT"] == "f32"
     assert sorted(p.name for p in (repo / "aocr" / "1").iterdir()) == ["model.bin", "model.xml"]
     metadata = json.loads(ov.Core().read_model(repo / "aocr" / "1" / "model.xml")
                           .get_rt_info(["ovconvert", "metadata"]).astype(str))

@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import fixture_path
+from conftest import REPO, fixture_path
 from ovconvert.recipes.schema import Convert
 from ovconvert.stages.convert import convert
+
+HELD_OUT_WORDS = REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"
 
 
 def _frozen(tmp_path, name, target_shape):
@@ -81,15 +83,16 @@ def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configur
     # The shared run had --quantize int8 --bench --set bench.seconds=1 --set bench.batch=8 (conftest).
     report, out = bundled_aocr_run.report, bundled_aocr_run.out
     int8 = report["int8"]
-    assert int8["status"] == "passed" and int8["fake_quantize_layers"] > 10
+    assert int8["status"] == "passed" and int8["fake_quantize_layers"] >= 4
     assert int8["metrics"]["string_match"] >= 0.95 and int8["calibration"] == "words"
     assert (out / "ir-int8" / "aocr.xml").is_file() and not (out / "ir-int8-rejected").exists()
-    # recipes/aocr.yaml keeps MatMul, Multiply and Add in f32 (quantize.keep_f32_types): the CNN alone is int8.
+    # recipes/aocr.yaml keeps MatMul, Multiply, Add and the attention's ReduceSum in f32
+    # (quantize.keep_f32_types): the CNN alone is int8 ...
     quantized = _ops_fed_by_fake_quantize(out / "ir-int8" / "aocr.xml")
-    assert "Convolution" in quantized and not quantized & {"MatMul", "Multiply", "Add"}, quantized
-    # ... but its first convolution (quantize.keep_f32_first: 1), which sees the standardized image.
-    first, *rest = _convolutions_with_int8_weights(out / "ir-int8" / "aocr.xml")
-    assert first is False and rest and all(rest), [first, *rest]
+    assert "Convolution" in quantized and not quantized & {"MatMul", "Multiply", "Add", "ReduceSum"}, quantized
+    # ... but its first two convolutions (quantize.keep_f32_first: 2).
+    first, second, *rest = _convolutions_with_int8_weights(out / "ir-int8" / "aocr.xml")
+    assert not first and not second and rest and all(rest), [first, second, *rest]
     rows = report["bench"]["rows"]
     assert {(r["engine"], r["precision"], r["hint"], r["batch"]) for r in rows} >= {
         ("TensorFlow", "", "", 1), ("TensorFlow", "", "", 8), ("OpenVINO", "f32", "LATENCY", 1),
@@ -108,13 +111,27 @@ def test_aocr_int8_passes_its_gate_and_the_bench_recommends_a_validated_configur
     assert "deploy for throughput:" in bundled_aocr_run.log
 
 
+def test_aocr_int8_ir_reads_the_held_out_words_as_the_fp32_ir_does(bundled_aocr_run):
+    """The gate reads the twelve sample words; this reads 200 more (issue 12's target: 99% the same).
+    With the attention's ReduceSum in int8 the bundled model's INT8 IR read only 174 the same."""
+    from ovconvert.families import aocr as family
+
+    out = bundled_aocr_run.out
+    labels, (fp32, int8) = family.read_records_with_irs(bundled_aocr_run.report, str(HELD_OUT_WORDS),
+                                                        [out / "ir" / "aocr.xml", out / "ir-int8" / "aocr.xml"])
+    assert len(labels) == 200
+    same = sum(a == b for a, b in zip(fp32, int8))
+    assert same >= 196, same  # 198 measured; a few words of slack for calibration on another CPU
+    assert sum(a == b for a, b in zip(int8, labels)) >= sum(a == b for a, b in zip(fp32, labels)) - 4
+
+
 def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run, monkeypatch):
     # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere. (The shared run's
     # cache holds the exported graph, so only the conversion and quantization run here.) Accuracy control
-    # is allowed (quantize.method auto) but its ranking would take too long: 15 quantizers against 5 here.
+    # is allowed (quantize.method auto) but its ranking would take too long: 5 quantizers against 2 here.
     from ovconvert.stages import quantize
 
-    monkeypatch.setattr(quantize, "ACCURACY_CONTROL_MAX_QUANTIZERS", 5)
+    monkeypatch.setattr(quantize, "ACCURACY_CONTROL_MAX_QUANTIZERS", 2)
     code, _, err, report, out = _run(cli, tmp_path, "gate", "--quantize", "int8", "--set",
                                      "quantize.tolerance.max_abs_diff=0", "--set",
                                      "quantize.tolerance.min_string_match=1.0",
@@ -123,11 +140,12 @@ def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, capl
     assert code == 0, err  # the FP32 IR is validated and stays the result
     assert "quantize.keep_f32 'no_such_layer' names no node of the IR" in caplog.text
     assert report["status"] == "converted" and (out / "ir" / "aocr.xml").is_file()
-    assert report["int8"]["status"] == "failed the gate" and "max_abs_diff" in report["int8"]["failures"][0]
+    assert report["int8"]["status"] == "failed the gate"
+    assert any("max_abs_diff" in failure for failure in report["int8"]["failures"]), report["int8"]["failures"]
     assert (out / "ir-int8-rejected" / "aocr.xml").is_file() and not (out / "ir-int8").exists()
     assert "INT8 IR failed its accuracy gate" in caplog.text
     quantizers = report["int8"]["fake_quantize_layers"]
-    assert quantizers > 5 and f"accuracy control skipped: it would rank {quantizers} quantizers" in caplog.text
+    assert quantizers > 2 and f"accuracy control skipped: it would rank {quantizers} quantizers" in caplog.text
     assert report["int8"]["method"] == "post-training"
     assert "bench" not in report  # tests run without it unless asked (conftest)
 

@@ -82,6 +82,37 @@ def decode(outputs, recipe) -> str:
     return charset.decode(np.asarray(outputs[0]).reshape(-1))
 
 
+def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[str], list[list[str]]]:
+    """The labels of an aocr TFRecords file and what each IR in `irs` reads on it, at f32 on the CPU:
+    TensorFlow decodes and preprocesses each image through the run's frozen graph (as validation does),
+    each IR reads the tensor at the cut. For comparing an INT8 IR with the FP32 one on many words."""
+    import openvino as ov
+
+    from ovconvert.aocr.data import _records, parse_record
+    from ovconvert.families.aocr_legacy import samples_through_graph
+    from ovconvert.graph.tensor_spec import parse_tensor_spec
+    from ovconvert.recipes.loader import RECIPES_DIR, load_recipe
+
+    class Cut:  # the cut as the run recorded it
+        original_inputs = tuple(parse_tensor_spec(spec) for spec in report["cut"]["inputs"])
+        outputs = tuple(report["cut"]["outputs"])
+
+    frozen = Path(report["frozen_graph"]["path"])
+    images = [(f"word{i}", image, label) for i, (image, label, _) in
+              enumerate(parse_record(record) for record in _records([records]))]
+    samples = samples_through_graph(str(frozen), Cut, STRING_INPUT, images)
+    recipe = load_recipe(str(RECIPES_DIR / "aocr.yaml"), (f"validate.args={{config: '{frozen.parent / 'config.json'}'}}",))
+    core, readings = ov.Core(), []
+    for xml in irs:
+        request = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+        texts = []
+        for sample in samples:
+            request.infer(sample.ir_feed)
+            texts.append(decode([request.get_output_tensor(0).data.copy()], recipe))
+        readings.append(texts)
+    return [label for _, _, label in images], readings
+
+
 def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     """(name, encoded image, label) from the annotation files in validate.images (aocr's format)."""
     from ovconvert.aocr.data import image_is_readable, read_annotations

@@ -78,12 +78,12 @@ def embed(xml: Path, described: dict) -> None:
     rewritten.replace(xml)
 
 
-def ovms_repository(repo: Path, models: list[tuple[str, Path]], plugin_config: dict) -> list[Path]:
-    """Copy each (name, IR) to repo/name/1/model.xml|bin and list it in repo/config.json (other models
-    already there are kept). Returns the version directories."""
+def ovms_repository(repo: Path, models: list[tuple[str, Path, dict]]) -> list[Path]:
+    """Copy each (name, IR, plugin_config) to repo/name/1/model.xml|bin and list it in repo/config.json
+    (other models already there are kept). Returns the version directories."""
     repo.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, xml in models:
+    for name, xml, _ in models:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=repo))
         try:
             (staging / "1").mkdir()
@@ -101,11 +101,11 @@ def ovms_repository(repo: Path, models: list[tuple[str, Path]], plugin_config: d
     try:
         config = json.loads(config_path.read_text()) if config_path.is_file() else {"model_config_list": []}
         entries = [e for e in config.get("model_config_list", []) if e.get("config", {}).get("name") not in
-                   {name for name, _ in models}]
+                   {name for name, _, _ in models}]
     except (ValueError, AttributeError):
         raise UserError(f"{config_path} is not a Model Server config (JSON with model_config_list); move it "
                         "away or give another --ovms-repo") from None
-    for name, _ in models:
+    for name, _, plugin_config in models:
         # base_path relative to the config file, as OVMS resolves it: the repository can be mounted anywhere.
         entries.append({"config": {"name": name, "base_path": name, "plugin_config": plugin_config}})
     config["model_config_list"] = entries
@@ -116,14 +116,30 @@ def ovms_repository(repo: Path, models: list[tuple[str, Path]], plugin_config: d
 
 
 def to_model_server(repo: Path, name: str, ir, quantized, bench: Optional[dict]) -> dict:
-    """The validated IR as Model Server model NAME (and a passed INT8 IR as NAME-int8), with the
-    plugin_config of the bench stage's latency recommendation, or the f32 hint it was validated at."""
+    """The validated IR as Model Server model NAME (and a passed INT8 IR as NAME-int8), each with the
+    plugin_config of its own fastest validated batch-1 configuration in the bench stage (bf16 for the
+    FP32 IR where that passed on this CPU), or the f32 hint it was validated at."""
     models = [(name, ir.xml)]
     if quantized is not None and quantized.status == "passed":
         models.append((f"{name}-int8", quantized.xml))
-    best = ((bench or {}).get("recommendation") or {}).get("latency") or {}
-    plugin_config = best.get("compile_config") or {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    written = ovms_repository(repo, models, plugin_config)
+    configs = [(model_name, xml, latency_config(bench, xml)) for model_name, xml in models]
+    written = ovms_repository(repo, configs)
     log.info("      Model Server repository %s: %s (config.json lists them)", repo, ", ".join(n for n, _ in models))
-    return {"repository": str(repo), "models": [n for n, _ in models], "plugin_config": plugin_config,
+    return {"repository": str(repo), "models": [n for n, _ in models],
+            "plugin_config": {model_name: config for model_name, _, config in configs},
             "versions": [str(path) for path in written]}
+
+
+def latency_config(bench: Optional[dict], xml: Path) -> dict:
+    """The compile config of this IR's fastest validated batch-1 bench row. Per IR, because a precision
+    hint is validated for one IR only: bf16 may have passed for the FP32 IR and never run on the INT8 one."""
+    from ovconvert.stages.bench import BenchRow, deploy_config
+
+    fields = set(BenchRow.__dataclass_fields__)
+    rows = [BenchRow(**{key: value for key, value in row.items() if key in fields})
+            for row in (bench or {}).get("rows", [])]
+    candidates = [row for row in rows if row.engine == "OpenVINO" and row.validated and row.batch == 1
+                  and row.ir and Path(row.ir).resolve() == Path(xml).resolve()]
+    if not candidates:
+        return {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    return deploy_config(max(candidates, key=lambda row: row.items_per_s))
