@@ -57,14 +57,15 @@ def main() -> None:
     pixels = preprocess(tf.constant(encoded)).numpy()
 
     core = ov.Core()
-    single = core.compile_model(work / "run" / "ir" / "aocr.xml", "CPU")
-    # The batch-1 IR has its batch folded into constants (the decoder's GO tokens), so batch 32 is its
-    # own conversion of the same cut graph, through `ovconvert convert` (the convert stage alone).
-    batch_input = f"preprocessed_image[32,32,{config.image_width},{config.channels}]{{f32}}"
-    if ovconvert(["convert", str(work / "run" / "cut.pb"), "-o", str(work / "batch32"), "--name", "aocr32",
-                  "--input", batch_input, "--output", "step_ids,step_probabilities"]) != 0:
-        sys.exit("the batch-32 conversion failed; see above")
-    batched = core.compile_model(next((work / "batch32").rglob("aocr32.xml")), "CPU")
+
+    def compiled_at_batch(batch: int):
+        # The run's IR takes any batch; reshaped to a static one it runs 1.3-2.7x faster than dynamic
+        # (the CPU plugin's static kernels), which is how `aocr predict --engine openvino` runs it too.
+        ir = core.read_model(work / "run" / "ir" / "aocr.xml")
+        ir.reshape({ir.inputs[0].get_any_name(): [batch, 32, config.image_width, config.channels]})
+        return core.compile_model(ir, "CPU")
+
+    single, batched = compiled_at_batch(1), compiled_at_batch(32)
     keras_step = tf.function(lambda x: tf.argmax(model.model(x, training=False)[0], axis=-1))
 
     def ir_read(compiled, batch_bytes):

@@ -193,6 +193,17 @@ class Answer:
         return {key: value for key, value in self.__dict__.items() if value is not None}
 
 
+def _fix_batch_to_one(model) -> None:
+    """One file at a time: an IR converted with any batch gets batch 1, when that is all that is dynamic.
+    The CPU plugin runs static shapes faster (the aocr IR 2.7x at batch 1)."""
+    if len(model.inputs) != 1:
+        return
+    shape = model.inputs[0].get_partial_shape()
+    if shape.rank.is_static and len(shape) > 1 and shape[0].is_dynamic and \
+            all(dimension.is_static for dimension in list(shape)[1:]):
+        model.reshape({model.inputs[0].get_any_name(): [1, *(dimension.get_length() for dimension in list(shape)[1:])]})
+
+
 class Predictor:
     """An IR compiled once (f32 pinned: the precision it was validated at), answering input files."""
 
@@ -205,6 +216,7 @@ class Predictor:
         model = core.read_model(str(xml))
         self.metadata = read_metadata(model)
         self.element_type = model.inputs[0].get_element_type().get_type_name()
+        _fix_batch_to_one(model)
         self.compiled = core.compile_model(model, device, {"INFERENCE_PRECISION_HINT": "f32"})
         self.request = self.compiled.create_infer_request()
         self.top_k = top_k

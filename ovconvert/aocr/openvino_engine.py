@@ -6,6 +6,11 @@ per checkpoint and cached (a run directory under the cache, keyed by the checkpo
 TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
 exported with, so both engines see identical pixels; step ids become text in NumPy. The IR is compiled
 pinned to f32, so the strings are TensorFlow's on every CPU (docs/architecture.md, "Precisions").
+
+The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
+static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
+sizes rounded up to a power of two (a stream's last, short batch or a person's one-word batches do not
+each cost a compilation of about 2 s), and a batch is padded to its size with copies of its last image.
 """
 
 from __future__ import annotations
@@ -65,17 +70,32 @@ class OpenVinoReader:
         self.config = trained.config
         self.charset = Charset(trained.config.charset)
         xml = converted_ir(model_dir, cache_dir)
-        core = ov.Core()
-        # f32 pinned: the same strings as TensorFlow on every CPU (bf16 would be the default on some).
-        self.compiled = core.compile_model(core.read_model(str(xml)), device, {"INFERENCE_PRECISION_HINT": "f32"})
-        self.request = self.compiled.create_infer_request()
+        self.core, self.device = ov.Core(), device
+        self.ir = self.core.read_model(str(xml))
+        self.requests = {}  # batch size → infer request of the IR compiled at that static batch
         self._preprocess = None
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
-        self.request.infer([np.ascontiguousarray(pixels, dtype=np.float32)])
-        ids = self.request.get_output_tensor(0).data
-        probabilities = self.request.get_output_tensor(1).data
-        return [text_and_probability(ids[i], probabilities[i], self.charset) for i in range(len(pixels))]
+        count = len(pixels)
+        if count == 0:
+            return []
+        size = 1 << max(count - 1, 0).bit_length()  # the next power of two
+        padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),
+                                      dtype=np.float32)
+        request = self._request(size, padded.shape)
+        request.infer([padded])
+        ids = request.get_output_tensor(0).data
+        probabilities = request.get_output_tensor(1).data
+        return [text_and_probability(ids[i], probabilities[i], self.charset) for i in range(count)]
+
+    def _request(self, size: int, shape: tuple):
+        if size not in self.requests:
+            ir = self.ir.clone()
+            ir.reshape({ir.inputs[0].get_any_name(): list(shape)})
+            # f32 pinned: the same strings as TensorFlow on every CPU (bf16 would be the default on some).
+            compiled = self.core.compile_model(ir, self.device, {"INFERENCE_PRECISION_HINT": "f32"})
+            self.requests[size] = compiled.create_infer_request()
+        return self.requests[size]
 
     def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
         return self.read_pixels(self.preprocess(encoded_images))
