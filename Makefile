@@ -68,8 +68,9 @@ aocr-data: $(STAMP)
 	test -f $(AOCR_WORK)/data/heldout.tfrecords || $(BIN)/ovconvert aocr synth 2000 \
 	  $(AOCR_WORK)/data/heldout.tfrecords --held-out --max-prediction 24 --seed 9001 -j 2 --log-path ''
 
+# The log is appended to, so a resumed run keeps the history of the ones before it.
 aocr-train: $(STAMP)
 	nohup nice $(BIN)/ovconvert aocr train '$(AOCR_WORK)/data/train-*.tfrecords' --model-dir $(AOCR_WORK)/model \
 	  $(AOCR_MODEL_FLAGS) --init-from $(AOCR_START) --optimizer adam --initial-learning-rate $(AOCR_LR) \
-	  --batch-size 32 --steps-per-checkpoint 200 --log-path '' > $(AOCR_WORK)/train.log 2>&1 &
+	  --batch-size 32 --steps-per-checkpoint 200 --log-path '' >> $(AOCR_WORK)/train.log 2>&1 &
 	@echo "training in the background; follow it with: tail -f $(AOCR_WORK)/train.log"

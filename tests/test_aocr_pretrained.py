@@ -32,9 +32,9 @@ def test_pretrained_model_reads_held_out_fonts(capsys):
     assert aocr_cli("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 200
-    # 87.5% / 97.9% measured on these 200 (docs/aocr.md has all 2000 by length). 200 images carry ±2.5%
+    # 90.0% / 98.2% measured on these 200 (docs/aocr.md has all 2000 by length). 200 images carry ±2.5%
     # of sampling noise, so this guards against regressions rather than restating the measured figure.
-    assert result["word_accuracy"] >= 0.85 and result["char_accuracy"] >= 0.96, result
+    assert result["word_accuracy"] >= 0.87 and result["char_accuracy"] >= 0.97, result
 
 
 def test_pretrained_model_is_small_and_self_describing():

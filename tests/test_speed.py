@@ -121,7 +121,7 @@ def test_aocr_int8_ir_reads_the_held_out_words_as_the_fp32_ir_does(bundled_aocr_
                                                         [out / "ir" / "aocr.xml", out / "ir-int8" / "aocr.xml"])
     assert len(labels) == 200
     same = sum(a == b for a, b in zip(fp32, int8))
-    assert same >= 196, same  # 198 measured; a few words of slack for calibration on another CPU
+    assert same >= 194, same  # 196 measured (198 with the step-5000 weights); slack for another CPU
     assert sum(a == b for a, b in zip(int8, labels)) >= sum(a == b for a, b in zip(fp32, labels)) - 4
 
 
