@@ -38,8 +38,6 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=300)
     args = parser.parse_args()
 
-    import tensorflow as tf
-
     from ovconvert import environment
     from ovconvert.aocr import data, evaluate, trained
     from ovconvert.aocr.openvino_engine import OpenVinoReader
@@ -58,14 +56,13 @@ def main() -> None:
     for records in args.records:
         ours = evaluate.test(model, [records], batch_size=32, limit=args.max_images, reader=reader)
         wanted = {reading.record for reading in ours.readings}  # the records the model read, numbered from 1
-        examples = [tf.train.Example.FromString(r).features.feature for number, r in
-                    enumerate(tf.data.TFRecordDataset([records]).as_numpy_iterator(), start=1) if number in wanted]
-        truths = [data.normalize_label(e["label"].bytes_list.value[0].decode(), model.config) for e in examples]
+        examples = [data.parse_record(record) for number, record in enumerate(data._records([records]), start=1)
+                    if number in wanted]  # (image bytes, label, comment)
+        truths = [data.normalize_label(label, model.config) for _, label, _ in examples]
         # Two Tesseract processes at a time: it is single-threaded per word (OMP_THREAD_LIMIT=1).
         with ThreadPoolExecutor(2) as pool:
-            texts = list(pool.map(tesseract_reading, [tesseract] * len(examples),
-                                  [e["image"].bytes_list.value[0] for e in examples], [work] * len(examples),
-                                  range(len(examples))))
+            texts = list(pool.map(tesseract_reading, [tesseract] * len(examples), [image for image, _, _ in examples],
+                                  [work] * len(examples), range(len(examples))))
         theirs = evaluate.Score([evaluate.Reading(i, truth, data.normalize_label(text, model.config), 0.0, [])
                                  for i, (truth, text) in enumerate(zip(truths, texts))])
         print(f"\n{records}: {ours.count} images")

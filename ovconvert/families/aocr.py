@@ -90,8 +90,8 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
 
     from ovconvert.aocr.data import _records, parse_record
     from ovconvert.families.aocr_legacy import samples_through_graph
+    from ovconvert.aocr.charset import Charset
     from ovconvert.graph.tensor_spec import parse_tensor_spec
-    from ovconvert.recipes.loader import RECIPES_DIR, load_recipe
 
     class Cut:  # the cut as the run recorded it
         original_inputs = tuple(parse_tensor_spec(spec) for spec in report["cut"]["inputs"])
@@ -101,14 +101,14 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
     images = [(f"word{i}", image, label) for i, (image, label, _) in
               enumerate(parse_record(record) for record in _records([records]))]
     samples = samples_through_graph(str(frozen), Cut, STRING_INPUT, images)
-    recipe = load_recipe(str(RECIPES_DIR / "aocr.yaml"), (f"validate.args={{config: '{frozen.parent / 'config.json'}'}}",))
+    charset = Charset(_charset(str(frozen.parent / "config.json")))  # the export writes it beside the graph
     core, readings = ov.Core(), []
     for xml in irs:
         request = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
         texts = []
         for sample in samples:
             request.infer(sample.ir_feed)
-            texts.append(decode([request.get_output_tensor(0).data.copy()], recipe))
+            texts.append(charset.decode(request.get_output_tensor(0).data.reshape(-1)))
         readings.append(texts)
     return [label for _, _, label in images], readings
 

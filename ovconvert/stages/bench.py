@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -281,10 +282,9 @@ def recommend(rows: list[BenchRow], device: str) -> dict:
     with how to deploy it."""
     recommendation = {}
     for goal, batch_one in (("latency", True), ("throughput", False)):
-        candidates = [r for r in rows if r.engine == "OpenVINO" and r.validated and (r.batch == 1) == batch_one]
-        if not candidates:
+        best = fastest_validated(rows, batch_one)
+        if best is None:
             continue
-        best = max(candidates, key=lambda r: r.items_per_s)
         framework = next(r for r in rows if r.engine != "OpenVINO" and r.batch == best.batch)
         recommendation[goal] = {
             "configuration": best.name, "precision": best.precision, "hint": best.hint, "batch": best.batch,
@@ -293,6 +293,21 @@ def recommend(rows: list[BenchRow], device: str) -> dict:
             "shape": best.data_shape or None,
             "benchmark_app": benchmark_app_flags(best, device)}
     return recommendation
+
+
+def fastest_validated(rows: list[BenchRow], batch_one: bool, ir: Optional[str] = None) -> Optional[BenchRow]:
+    """The validated IR configuration with the most inputs a second, at batch 1 or at the larger batch;
+    among one IR file's rows when `ir` is given (a precision hint is validated for one IR only)."""
+    candidates = [r for r in rows if r.engine == "OpenVINO" and r.validated and (r.batch == 1) == batch_one
+                  and (ir is None or (r.ir and Path(r.ir).resolve() == Path(ir).resolve()))]
+    return max(candidates, key=lambda r: r.items_per_s, default=None)
+
+
+def rows_of(report_bench: dict) -> list[BenchRow]:
+    """The BenchRows of a report's "bench" section (Bench.to_json adds each row's name)."""
+    fields = set(BenchRow.__dataclass_fields__)
+    return [BenchRow(**{key: value for key, value in row.items() if key in fields})
+            for row in report_bench.get("rows", [])]
 
 
 def deploy_config(row: BenchRow) -> dict:

@@ -133,13 +133,9 @@ def to_model_server(repo: Path, name: str, ir, quantized, bench: Optional[dict])
 def latency_config(bench: Optional[dict], xml: Path) -> dict:
     """The compile config of this IR's fastest validated batch-1 bench row. Per IR, because a precision
     hint is validated for one IR only: bf16 may have passed for the FP32 IR and never run on the INT8 one."""
-    from ovconvert.stages.bench import BenchRow, deploy_config
+    from ovconvert.stages.bench import deploy_config, fastest_validated, rows_of
 
-    fields = set(BenchRow.__dataclass_fields__)
-    rows = [BenchRow(**{key: value for key, value in row.items() if key in fields})
-            for row in (bench or {}).get("rows", [])]
-    candidates = [row for row in rows if row.engine == "OpenVINO" and row.validated and row.batch == 1
-                  and row.ir and Path(row.ir).resolve() == Path(xml).resolve()]
-    if not candidates:
+    best = fastest_validated(rows_of(bench or {}), batch_one=True, ir=str(xml))
+    if best is None:
         return {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    return deploy_config(max(candidates, key=lambda row: row.items_per_s))
+    return deploy_config(best)
