@@ -475,3 +475,13 @@ def test_aocr_without_a_model_names_the_bundled_one(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("aocr", "export", tmp_path / "out", "--log-path", "")
     assert code == 2 and "--model-dir" in err and "aocr/pretrained" in err
+
+
+def test_importing_ovconvert_keeps_openvino_telemetry_off():
+    """`import openvino` starts a telemetry thread unless CI=true; that thread deadlocked processes
+    importing TensorFlow beside it (ovconvert/__init__.py). Importing ovconvert first turns it off."""
+    probe = ("import threading, ovconvert, openvino; "
+             "print(sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))")
+    env = {k: v for k, v in ENV.items() if k != "CI"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr[-1500:])
