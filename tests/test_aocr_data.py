@@ -207,3 +207,28 @@ def test_imagemagick_renders_a_held_out_set_readable_as_8_bit_images(tmp_path):
     from PIL import Image
 
     assert all(Image.open(BytesIO(image)).mode in ("RGB", "L", "P") for image, _, _ in records)  # 8-bit, not I;16
+
+
+def test_a_recipe_validates_and_calibrates_on_an_aocr_dataset(tmp_path):
+    """validate.images and quantize.calibration take aocr's own .tfrecords (a user's dataset) as well as
+    annotation files: each record is one (name, image, label), up to the count."""
+    import dataclasses
+
+    from conftest import REPO
+    from ovconvert.errors import UserError
+    from ovconvert.families import aocr
+    from ovconvert.recipes.loader import load_recipe
+
+    dataset = REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"
+    recipe = load_recipe("recipes/aocr.yaml")
+    mixed = dataclasses.replace(recipe.validate, images=(str(dataset), str(REPO / "recipes/aocr-samples/annotations.txt")),
+                                count=205)
+    samples = aocr.sample_images(dataclasses.replace(recipe, validate=mixed))
+    expected = _records(dataset)
+    assert len(samples) == 205
+    assert [(image, label) for _, image, label in samples[:200]] == [(image, label) for image, label, _ in expected]
+    assert samples[0][0] == "aocr-heldout-200.tfrecords#1" and samples[200][0] == "01-openvino.png"
+
+    missing = dataclasses.replace(recipe.validate, images=(str(tmp_path / "none.tfrecords"),))
+    with pytest.raises(UserError, match="none.tfrecords: no such dataset file"):
+        aocr.sample_images(dataclasses.replace(recipe, validate=missing))

@@ -82,15 +82,17 @@ def decode(outputs, recipe) -> str:
     return charset.decode(np.asarray(outputs[0]).reshape(-1))
 
 
-def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[str], list[list[str]]]:
-    """The labels of an aocr TFRecords file and what each IR in `irs` reads on it, at f32 on the CPU:
-    TensorFlow decodes and preprocesses each image through the run's frozen graph (as validation does),
-    each IR reads the tensor at the cut. For comparing an INT8 IR with the FP32 one on many words."""
+def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[str], list[list[tuple[str, float]]]]:
+    """The labels of an aocr TFRecords file and what each IR in `irs` reads on it, at f32 on the CPU, as
+    (text, probability) per word: TensorFlow decodes and preprocesses each image through the run's
+    frozen graph (as validation does), each IR reads the tensor at the cut. For comparing an INT8 IR
+    with the FP32 one on many words (the probability shows which readings were close calls anyway)."""
     import openvino as ov
 
     from ovconvert.aocr.data import _records, parse_record
     from ovconvert.families.aocr_legacy import samples_through_graph
     from ovconvert.aocr.charset import Charset
+    from ovconvert.aocr.openvino_engine import text_and_probability
     from ovconvert.graph.tensor_spec import parse_tensor_spec
 
     class Cut:  # the cut as the run recorded it
@@ -108,19 +110,32 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
         texts = []
         for sample in samples:
             request.infer(sample.ir_feed)
-            texts.append(charset.decode(request.get_output_tensor(0).data.reshape(-1)))
+            texts.append(text_and_probability(request.get_output_tensor(0).data.reshape(-1),
+                                              request.get_output_tensor(1).data, charset))
         readings.append(texts)
     return [label for _, _, label in images], readings
 
 
 def sample_images(recipe) -> list[tuple[str, bytes, str]]:
-    """(name, encoded image, label) from the annotation files in validate.images (aocr's format)."""
-    from ovconvert.aocr.data import image_is_readable, read_annotations
+    """(name, encoded image, label) from the files in validate.images: annotation files (aocr's
+    'IMAGE-PATH LABEL' lines) or aocr datasets (.tfrecords, as `aocr dataset` and `aocr synth` write)."""
+    from ovconvert.aocr.data import _records, image_is_readable, parse_record, read_annotations
 
     if not recipe.validate.images:
-        raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines)")
+        raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines) "
+                        "or aocr .tfrecords datasets")
     samples = []
     for annotation_file in recipe.validate.images:
+        if annotation_file.endswith(".tfrecords"):
+            if not Path(annotation_file).is_file():
+                raise UserError(f"{annotation_file}: no such dataset file")
+            for number, record in enumerate(_records([annotation_file]), start=1):
+                encoded, label, _ = parse_record(record)
+                if image_is_readable(encoded):  # as training does, records it cannot decode are left out
+                    samples.append((f"{Path(annotation_file).name}#{number}", encoded, label))
+                if len(samples) >= recipe.validate.count:
+                    break
+            continue
         for line, path, label in read_annotations(annotation_file):
             if not Path(path).is_file():
                 raise UserError(f"{annotation_file}:{line}: image {path} does not exist")
