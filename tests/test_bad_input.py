@@ -262,6 +262,38 @@ def test_aocr_predict_reads_every_input_and_fails_when_one_could_not_be_read(tmp
     assert len(lines) == 3 and lines[1].startswith("cat.png\tCAT")
 
 
+
+def test_aocr_predict_reads_tiff_and_webp_as_it_reads_png(tmp_path):
+    """TensorFlow decodes JPEG, PNG, GIF and BMP only; other formats Pillow reads (a scanner's TIFF, a
+    browser's WebP, 16-bit grey) go to the model as PNG with the same pixels, instead of failing their
+    whole batch inside TensorFlow (an internal error before)."""
+    import numpy as np
+    from PIL import Image
+
+    from ovconvert.aocr.data import readable_image
+    from ovconvert.families import words
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    word = words.render("PANTHER").convert("RGB")
+    word.save(tmp_path / "word.png")
+    word.save(tmp_path / "word.tiff")
+    word.save(tmp_path / "word.webp", lossless=True)
+    Image.fromarray(np.asarray(word.convert("L")).astype(np.uint16) * 257).save(tmp_path / "grey16.tiff")
+    png = readable_image((tmp_path / "word.png").read_bytes())
+    assert png == (tmp_path / "word.png").read_bytes()  # what TensorFlow reads is passed on unchanged
+    for name in ("word.tiff", "word.webp"):
+        converted = Image.open(__import__("io").BytesIO(readable_image((tmp_path / name).read_bytes())))
+        assert converted.format == "PNG" and np.array_equal(np.asarray(converted), np.asarray(word)), name
+    assert readable_image(b"not an image at all") is None
+
+    done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--log-path", "",
+                           "--model-dir", str(PRETRAINED_DIR)],
+                          input="word.png\nword.tiff\nword.webp\ngrey16.tiff\n", capture_output=True, text=True,
+                          env=ENV, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split("\t")[:2] for line in done.stdout.splitlines()] == \
+        [[name, "PANTHER"] for name in ("word.png", "word.tiff", "word.webp", "grey16.tiff")]
+
 # ------------------------------------------------------------ 2. a stopped mo does not keep running
 
 

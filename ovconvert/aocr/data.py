@@ -15,6 +15,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import tensorflow as tf
 
 from ovconvert.aocr.charset import EOS, PAD, SPECIAL_TOKENS
@@ -118,15 +119,48 @@ class ScanReport:
             log.warning("  … and %d more unreadable images", len(self.corrupt) - 20)
 
 
-def image_is_readable(data: bytes) -> bool:
+# What tf.io.decode_image reads, and so what the exported graph and training decode. Pillow reads more.
+TF_IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+
+
+def _opened(data: bytes):
+    """The decoded Pillow image, or None when the bytes are no image Pillow can read in full."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return image.width > 0 and image.height > 0
+        image = Image.open(io.BytesIO(data))
+        image.load()
     except Exception:  # PIL raises many types for bad data; all mean "unreadable"
-        return False
+        return None
+    return image if image.width > 0 and image.height > 0 else None
+
+
+def image_is_readable(data: bytes) -> bool:
+    """Whether TensorFlow can decode the image: a well-formed JPEG, PNG, GIF or BMP."""
+    image = _opened(data)
+    return image is not None and image.format in TF_IMAGE_FORMATS
+
+
+def readable_image(data: bytes) -> bytes | None:
+    """The image as the model can decode it: the same bytes for JPEG, PNG, GIF and BMP; for another
+    format Pillow reads (TIFF, WebP, …; scanners and browsers write them) the same pixels as a PNG, so
+    that one such file does not fail a whole batch inside TensorFlow; None when it is no image."""
+    image = _opened(data)
+    if image is None:
+        return None
+    if image.format in TF_IMAGE_FORMATS:
+        return data
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: scaled to 8 bits
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if pixels.max() > 255 else 255.0
+        from PIL import Image
+
+        image = Image.fromarray(np.clip(pixels * 255.0 / top, 0, 255).astype(np.uint8), "L")
+    elif image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def parse_record(record: bytes) -> tuple[bytes, str, str]:

@@ -38,7 +38,8 @@ def build(annotations_path: str, output_path: str, characters: str, max_predicti
                                 "line (IMAGE-PATH LABEL)")
             with tf.io.gfile.GFile(image_path, "rb") as handle:
                 encoded = handle.read()
-            if not data.image_is_readable(encoded):
+            encoded = data.readable_image(encoded)  # TIFF, WebP, …: stored as PNG, which training decodes
+            if encoded is None:
                 unreadable.append(line)
                 log.warning("%s:%d: %s is not a readable image; skipped", annotations_path, line, image_path)
                 continue

@@ -348,7 +348,7 @@ def run_predict(args) -> int:
     so an interactive user is answered line by line); one `path<TAB>text<TAB>probability` line each,
     in input order."""
     from ovconvert.aocr import trained
-    from ovconvert.aocr.data import image_is_readable
+    from ovconvert.aocr.data import readable_image
 
     model = trained.load(args.model_dir, requested_config(args))
     read = _reading_engine(args, model)
@@ -364,7 +364,8 @@ def run_predict(args) -> int:
             except Exception as error:  # noqa: BLE001 — any unreadable path: say so and go on
                 results.append(f"<error: cannot read: {error.__class__.__name__}>")
                 continue
-            results.append(encoded if image_is_readable(encoded) else "<error: not a readable image>")
+            decodable = readable_image(encoded)
+            results.append(decodable if decodable is not None else "<error: not a readable image>")
         images = [item for item in results if isinstance(item, bytes)]
         readings = iter(read(images) if images else [])
         for path, item in zip(paths, results):

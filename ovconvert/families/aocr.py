@@ -119,7 +119,7 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
 def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     """(name, encoded image, label) from the files in validate.images: annotation files (aocr's
     'IMAGE-PATH LABEL' lines) or aocr datasets (.tfrecords, as `aocr dataset` and `aocr synth` write)."""
-    from ovconvert.aocr.data import _records, image_is_readable, parse_record, read_annotations
+    from ovconvert.aocr.data import _records, image_is_readable, parse_record, read_annotations, readable_image
 
     if not recipe.validate.images:
         raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines) "
@@ -139,10 +139,10 @@ def sample_images(recipe) -> list[tuple[str, bytes, str]]:
         for line, path, label in read_annotations(annotation_file):
             if not Path(path).is_file():
                 raise UserError(f"{annotation_file}:{line}: image {path} does not exist")
-            encoded = Path(path).read_bytes()
-            if not image_is_readable(encoded):
+            encoded = readable_image(Path(path).read_bytes())
+            if encoded is None:
                 raise UserError(f"{annotation_file}:{line}: {path} is not a readable image (JPEG, PNG, GIF, "
-                                "BMP); replace it or leave the line out")
+                                "BMP, or another format Pillow reads); replace it or leave the line out")
             samples.append((Path(path).name, encoded, label))
     return samples[:recipe.validate.count]
 
