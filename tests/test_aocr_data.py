@@ -232,3 +232,30 @@ def test_a_recipe_validates_and_calibrates_on_an_aocr_dataset(tmp_path):
     missing = dataclasses.replace(recipe.validate, images=(str(tmp_path / "none.tfrecords"),))
     with pytest.raises(UserError, match="none.tfrecords: no such dataset file"):
         aocr.sample_images(dataclasses.replace(recipe, validate=missing))
+
+
+def test_width_jitter_squeezes_and_stretches_the_word_across(tmp_path, capsys):
+    """`train --width-jitter LOW,HIGH`: the word is resized to LOW..HIGH times its width at height 32
+    (the rest of the model's width stays padding); a range that is not 0 < LOW <= HIGH is refused."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.aocr.data import preprocess
+
+    noise = np.random.default_rng(0).integers(0, 256, size=(32, 100, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    config = ModelConfig(charset="AB", max_width=320, max_height=32)
+
+    def content_width(scale):
+        image = preprocess(buffer.getvalue(), config, scale).numpy()
+        return int(np.flatnonzero(np.abs(image).sum(axis=(0, 2)) > 0).max()) + 1
+
+    assert [content_width(s) for s in (1.0, 0.5, 1.5)] == [100, 50, 150]
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error: exit code 2
+        aocr_cli("aocr", "train", tmp_path / "none.tfrecords", "--model-dir", tmp_path / "m",
+                 "--width-jitter", "1.2,0.8", "--log-path", "")
+    assert refused.value.code == 2 and "--width-jitter: expected 0 < LOW <= HIGH" in capsys.readouterr().err

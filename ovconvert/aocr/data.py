@@ -33,12 +33,12 @@ FEATURES = {
 
 # ---------------------------------------------------------------------------------------------- images
 
-def preprocess(encoded_image, config: ModelConfig):
+def preprocess(encoded_image, config: ModelConfig, width_scale=1.0):
     """Encoded image bytes → float32 [32, image_width, channels], the model's input.
 
-    Resized to height 32 keeping the aspect ratio; an image wider than the model's width is shrunk to
-    fit rather than dropped (aocr drops it); standardized per image, then padded with zeros (the mean)
-    on the right.
+    Resized to height 32 keeping the aspect ratio (times `width_scale`: training's width jitter); an
+    image wider than the model's width is shrunk to fit rather than dropped (aocr drops it);
+    standardized per image, then padded with zeros (the mean) on the right.
     """
     image = tf.io.decode_image(encoded_image, channels=3, expand_animations=False)
     image = tf.cast(image, tf.float32)
@@ -46,7 +46,7 @@ def preprocess(encoded_image, config: ModelConfig):
         image = tf.image.rgb_to_grayscale(image)
     shape = tf.shape(image)
     height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-    new_width = tf.cast(tf.round(width * IMAGE_HEIGHT / height), tf.int32)
+    new_width = tf.cast(tf.round(width * IMAGE_HEIGHT / height * width_scale), tf.int32)
     new_width = tf.clip_by_value(new_width, 1, config.image_width)
     image = tf.image.resize(image, [IMAGE_HEIGHT, new_width], antialias=True)
     mean, variance = tf.nn.moments(image, axes=[0, 1, 2])
@@ -258,9 +258,11 @@ def tfrecord_paths(pattern: str | list[str]) -> list[str]:
 
 def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, batch_size: int,
             shuffle: bool = False, repeat: int | None = 1, drop_remainder: bool = False,
-            with_records: bool = False) -> tf.data.Dataset:
+            with_records: bool = False, width_jitter: tuple[float, float] | None = None) -> tf.data.Dataset:
     """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers.
     Records marked unusable by the scan are left out; all the work is TensorFlow ops (no Python per image).
+    `width_jitter` (low, high): half the images are squeezed or stretched across by a factor drawn from
+    it, so that the model meets condensed and extended letter shapes its fonts do not have.
     """
     encode_label = LabelEncoder(config)
     records = tf.data.TFRecordDataset(paths).enumerate(start=1)
@@ -274,7 +276,10 @@ def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, ba
 
     def parse(number, record):
         example = tf.io.parse_single_example(record, FEATURES)
-        image = preprocess(example["image"], config)
+        scale = 1.0
+        if width_jitter:
+            scale = tf.where(tf.random.uniform([]) < 0.5, tf.random.uniform([], *width_jitter), 1.0)
+        image = preprocess(example["image"], config, scale)
         targets = encode_label(example["label"])
         if with_records:
             return image, targets, example["label"], number

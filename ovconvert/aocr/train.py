@@ -44,6 +44,8 @@ class TrainOptions:
     # A model directory whose weights start a new model (fine-tuning, or a bigger --max-prediction /
     # --max-width: no weight depends on them); used only when there is no checkpoint to resume.
     init_from: str | None = None
+    # (low, high): squeeze or stretch half the training images across by a random factor (data.dataset).
+    width_jitter: tuple[float, float] | None = None
 
 
 def choose_strategy() -> tf.distribute.Strategy:
@@ -266,7 +268,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
 
     global_batch = options.batch_size
     batches = data.dataset(paths, config, report.usable, global_batch, shuffle=True, repeat=options.num_epoch,
-                           drop_remainder=True)
+                           drop_remainder=True, width_jitter=options.width_jitter)
     policy = tf.data.Options()
     policy.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     batches = strategy.experimental_distribute_dataset(batches.with_options(policy))

@@ -121,6 +121,9 @@ def add_arguments(parser) -> None:
                        help="adadelta (aocr's, default) or adam")
     train.add_argument("--max-gradient-norm", type=float, default=5.0, help="clip gradients to this norm (default 5)")
     train.add_argument("--no-gradient-clipping", dest="clip_gradients", action="store_false", default=True)
+    train.add_argument("--width-jitter", type=_jitter_range, default=None, metavar="LOW,HIGH",
+                       help="squeeze or stretch half the images across by a random factor in LOW..HIGH "
+                            "(e.g. 0.65,1.25): condensed and extended letters for fonts that have none")
     train.add_argument("--output-dir", default="./results", help="unused by train; accepted as aocr does")
     train.set_defaults(aocr_handler=run_train)
 
@@ -306,7 +309,8 @@ def run_train(args) -> int:
         dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
         initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
-        clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from))
+        clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from),
+        width_jitter=args.width_jitter)
     summary = train.train(requested, options)
     print(json.dumps(summary))
     return 130 if summary["interrupted"] else 0
@@ -382,6 +386,16 @@ def run_predict(args) -> int:
         raise UserError(f"{failed} of {total} inputs could not be read (marked <error: …> above); fix or leave "
                         "out those paths")
     return 0
+
+
+def _jitter_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0.65,1.25), got {text!r}") from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"expected 0 < LOW <= HIGH, got {text!r}")
+    return low, high
 
 
 def _reading_engine(args, model):
