@@ -145,6 +145,8 @@ def readable_image(data: bytes) -> bytes | None:
     """The image as the model can decode it: the same bytes for JPEG, PNG, GIF and BMP; for another
     format Pillow reads (TIFF, WebP, …; scanners and browsers write them) the same pixels as a PNG, so
     that one such file does not fail a whole batch inside TensorFlow; None when it is no image."""
+    from PIL import Image
+
     image = _opened(data)
     if image is None:
         return None
@@ -153,8 +155,6 @@ def readable_image(data: bytes) -> bytes | None:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: scaled to 8 bits
         pixels = np.asarray(image, dtype=np.float64)
         top = 65535.0 if pixels.max() > 255 else 255.0
-        from PIL import Image
-
         image = Image.fromarray(np.clip(pixels * 255.0 / top, 0, 255).astype(np.uint8), "L")
     elif image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB

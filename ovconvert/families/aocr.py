@@ -89,7 +89,6 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
     with the FP32 one on many words (the probability shows which readings were close calls anyway)."""
     import openvino as ov
 
-    from ovconvert.aocr.data import _records, parse_record
     from ovconvert.families.aocr_legacy import samples_through_graph
     from ovconvert.aocr.charset import Charset
     from ovconvert.aocr.openvino_engine import text_and_probability
@@ -100,8 +99,7 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
         outputs = tuple(report["cut"]["outputs"])
 
     frozen = Path(report["frozen_graph"]["path"])
-    images = [(f"word{i}", image, label) for i, (image, label, _) in
-              enumerate(parse_record(record) for record in _records([records]))]
+    images = dataset_images(records)
     samples = samples_through_graph(str(frozen), Cut, STRING_INPUT, images)
     charset = Charset(_charset(str(frozen.parent / "config.json")))  # the export writes it beside the graph
     core, readings = ov.Core(), []
@@ -116,10 +114,27 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
     return [label for _, _, label in images], readings
 
 
+def dataset_images(path: str, count: int | None = None) -> list[tuple[str, bytes, str]]:
+    """(name, encoded image, label) of the first `count` records of an aocr .tfrecords dataset that
+    TensorFlow can decode (as training does, the others are left out); named FILE#RECORD-NUMBER."""
+    from ovconvert.aocr.data import _records, image_is_readable, parse_record
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such dataset file")
+    images = []
+    for number, record in enumerate(_records([path]), start=1):
+        if count is not None and len(images) >= count:
+            break
+        encoded, label, _ = parse_record(record)
+        if image_is_readable(encoded):
+            images.append((f"{Path(path).name}#{number}", encoded, label))
+    return images
+
+
 def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     """(name, encoded image, label) from the files in validate.images: annotation files (aocr's
     'IMAGE-PATH LABEL' lines) or aocr datasets (.tfrecords, as `aocr dataset` and `aocr synth` write)."""
-    from ovconvert.aocr.data import _records, image_is_readable, parse_record, read_annotations, readable_image
+    from ovconvert.aocr.data import read_annotations, readable_image
 
     if not recipe.validate.images:
         raise UserError("validate.images: give annotation files of word images ('IMAGE-PATH LABEL' lines) "
@@ -127,14 +142,7 @@ def sample_images(recipe) -> list[tuple[str, bytes, str]]:
     samples = []
     for annotation_file in recipe.validate.images:
         if annotation_file.endswith(".tfrecords"):
-            if not Path(annotation_file).is_file():
-                raise UserError(f"{annotation_file}: no such dataset file")
-            for number, record in enumerate(_records([annotation_file]), start=1):
-                encoded, label, _ = parse_record(record)
-                if image_is_readable(encoded):  # as training does, records it cannot decode are left out
-                    samples.append((f"{Path(annotation_file).name}#{number}", encoded, label))
-                if len(samples) >= recipe.validate.count:
-                    break
+            samples += dataset_images(annotation_file, recipe.validate.count - len(samples))
             continue
         for line, path, label in read_annotations(annotation_file):
             if not Path(path).is_file():
