@@ -259,3 +259,25 @@ def test_width_jitter_squeezes_and_stretches_the_word_across(tmp_path, capsys):
         aocr_cli("aocr", "train", tmp_path / "none.tfrecords", "--model-dir", tmp_path / "m",
                  "--width-jitter", "1.2,0.8", "--log-path", "")
     assert refused.value.code == 2 and "--width-jitter: expected 0 < LOW <= HIGH" in capsys.readouterr().err
+
+
+def test_synth_draws_each_design_as_often_however_many_families_it_is_sold_as(tmp_path):
+    """Three DejaVu families are one design; a fourth family of another design is drawn about half the
+    time, not a quarter, so a design split into many families does not crowd out the others."""
+    from fontTools.ttLib import TTFont
+
+    fonts_dir = tmp_path / "fonts"
+    fonts_dir.mkdir()
+    dejavu = "/usr/share/fonts/truetype/dejavu"
+    for name in ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"):
+        (fonts_dir / name).symlink_to(f"{dejavu}/{name}")
+    other = TTFont(f"{dejavu}/DejaVuSans-Bold.ttf")
+    for record in other["name"].names:
+        if record.nameID in (1, 4, 16):
+            record.string = "Zeta Sans"
+    other.save(fonts_dir / "ZetaSans.ttf")
+    assert aocr_cli("aocr", "synth", "200", tmp_path / "designs.tfrecords", "--all-fonts",
+                    "--fonts-dir", fonts_dir, "--seed", "5", "--log-path", "") == 0
+    comments = [comment for _, _, comment in _records(tmp_path / "designs.tfrecords")]
+    zeta = sum("ZetaSans.ttf" in comment for comment in comments)
+    assert 70 <= zeta <= 130, zeta  # about 100 of 200; by family alone it would be about 50

@@ -10,6 +10,7 @@ held-out test set never shares a family with the training set.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,14 @@ class Font:
         return zlib.crc32(self.family.encode("utf-8")) % HELD_OUT_BUCKETS == 0
 
 
+def design_of(family: str) -> str:
+    """The design a family belongs to, for sampling weights: the first word of its name, so Tiresias
+    Infofont and Tiresias Signfont, or Routed Gothic and Routed Gothic Narrow, count as one design.
+    (Only the sampling uses it; the held-out split stays per family name.)"""
+    words = family.split()
+    return words[0].lower() if words else family
+
+
 def _names(font) -> tuple[str, str]:
     table = font["name"]
     family = table.getDebugName(16) or table.getDebugName(1) or ""
@@ -44,6 +53,9 @@ def _names(font) -> tuple[str, str]:
 def _inspect(path: Path, characters: str) -> Font | None:
     from fontTools.ttLib import TTFont, TTLibError
 
+    # fontTools warns about harmless quirks of some packaged fonts ("1 extra bytes in post.stringData
+    # array") on stderr, where they read like synth's own errors.
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     try:
         with TTFont(str(path), lazy=True, fontNumber=0) as font:
             cmap = font.getBestCmap() or {}

@@ -41,9 +41,11 @@ class SynthOptions:
     font_paths: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     random_string_share: float = 0.3
-    # Font files grouped by family: a family is drawn first, then one of its styles, so a family with
-    # twenty styles is not twenty times as common as one with a single file. Empty: font_paths alone.
-    font_families: tuple[tuple[str, ...], ...] = ()
+    # Font files grouped by design, then by family (fonts.design_of): a design is drawn first, then one
+    # of its families, then one of its styles. So a family with twenty styles is not twenty times as
+    # common as one with a single file, and a design sold as eight families (Tiresias Infofont,
+    # Signfont, …) not eight times as common as one sold as one. Empty: font_paths alone.
+    font_designs: tuple[tuple[tuple[str, ...], ...], ...] = ()
     backgrounds: tuple[str, ...] = BACKGROUNDS_TRAINING
     # Share of samples whose length is drawn evenly from 1…max_length (the rest follow the word list).
     even_lengths: float = 0.5
@@ -273,8 +275,9 @@ def sample(index: int, options: SynthOptions) -> tuple[bytes, str, str]:
     """Sample `index` of the set: (image bytes, label, comment naming font, background and index)."""
     rng = np.random.default_rng([options.seed, index])
     word = choose_text(rng, options)
-    if options.font_families:
-        family = options.font_families[int(rng.integers(len(options.font_families)))]
+    if options.font_designs:
+        design = options.font_designs[int(rng.integers(len(options.font_designs)))]
+        family = design[int(rng.integers(len(design)))]
         font_path = family[int(rng.integers(len(family)))]
     else:
         font_path = options.font_paths[int(rng.integers(len(options.font_paths)))]
@@ -317,7 +320,8 @@ def rendering_characters(charset: str, force_uppercase: bool) -> str:
 
 def describe(options: SynthOptions) -> str:
     files = sorted({path.rsplit("/", 1)[-1] for path in options.font_paths})
-    families = f" in {len(options.font_families)} families" if options.font_families else ""
+    families = (f" in {sum(len(d) for d in options.font_designs)} families of {len(options.font_designs)} designs"
+                if options.font_designs else "")
     return (f"{len(options.font_paths)} fonts{families} ({', '.join(files[:6])}{', …' if len(files) > 6 else ''}), "
             f"{len(options.words)} words, backgrounds {', '.join(options.backgrounds)}, lengths 1–"
             f"{options.max_length}, seed {options.seed}")
