@@ -121,13 +121,13 @@ def test_aocr_int8_ir_reads_the_held_out_words_as_the_fp32_ir_does(bundled_aocr_
                                                         [out / "ir" / "aocr.xml", out / "ir-int8" / "aocr.xml"])
     assert len(labels) == 200
     same = sum(a == b for (a, _), (b, _) in zip(fp32, int8))
-    assert same >= 194, same  # 196 measured (198 with the step-5000 weights); slack for another CPU
+    assert same >= 196, same  # 198 measured (197 with fast bias correction); slack for another CPU
     correct = [sum(text == label for (text, _), label in zip(readings, labels)) for readings in (fp32, int8)]
     assert correct[1] >= correct[0] - 4, correct
-    # The words read otherwise are close calls for the FP32 IR too (probability 0.02-0.31 measured):
+    # The words read otherwise are close calls for the FP32 IR too (probability 0.07 or less measured):
     # where it is sure of a word, INT8 reads the same.
     confident = [(a, b) for (a, p), (b, _) in zip(fp32, int8) if p >= 0.5]
-    assert len(confident) >= 150 and all(a == b for a, b in confident), [pair for pair in confident if pair[0] != pair[1]]
+    assert len(confident) >= 160 and all(a == b for a, b in confident), [pair for pair in confident if pair[0] != pair[1]]
 
 
 def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run, monkeypatch):
