@@ -83,15 +83,10 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
         raise UserError(f"--backgrounds {','.join(backgrounds)}: expected kinds from {', '.join(synth.BACKGROUNDS)}")
     found = fonts.discover(synth.rendering_characters(characters, force_uppercase), font_dirs, font_patterns,
                            held_out)
-    designs: dict[str, dict[str, list[str]]] = {}
-    for font in found:
-        designs.setdefault(fonts.design_of(font.family), {}).setdefault(font.family, []).append(font.path)
     words = synth.load_words(words_path, characters, max_prediction, force_uppercase)
     options = synth.SynthOptions(characters, max_prediction, force_uppercase, seed, tuple(f.path for f in found),
                                  words, random_share if words else 1.0,
-                                 tuple(tuple(tuple(paths) for _, paths in sorted(families.items()))
-                                       for _, families in sorted(designs.items())),
-                                 tuple(backgrounds),
+                                 fonts.by_design(found), tuple(backgrounds),
                                  renderer=renderer)
     if renderer == "imagemagick":
         from ovconvert.aocr import synth_imagemagick

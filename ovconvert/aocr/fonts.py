@@ -43,6 +43,15 @@ def design_of(family: str) -> str:
     return words[0].lower() if words else family
 
 
+def by_design(found: list[Font]) -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """Font paths grouped by design, then by family, both in name order (synth.SynthOptions.font_designs)."""
+    designs: dict[str, dict[str, list[str]]] = {}
+    for font in found:
+        designs.setdefault(design_of(font.family), {}).setdefault(font.family, []).append(font.path)
+    return tuple(tuple(tuple(paths) for _, paths in sorted(families.items()))
+                 for _, families in sorted(designs.items()))
+
+
 def _names(font) -> tuple[str, str]:
     table = font["name"]
     family = table.getDebugName(16) or table.getDebugName(1) or ""
@@ -53,9 +62,6 @@ def _names(font) -> tuple[str, str]:
 def _inspect(path: Path, characters: str) -> Font | None:
     from fontTools.ttLib import TTFont, TTLibError
 
-    # fontTools warns about harmless quirks of some packaged fonts ("1 extra bytes in post.stringData
-    # array") on stderr, where they read like synth's own errors.
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
     try:
         with TTFont(str(path), lazy=True, fontNumber=0) as font:
             cmap = font.getBestCmap() or {}
@@ -73,6 +79,9 @@ def discover(characters: str, directories: list[str] | None = None, patterns: li
              held_out: bool | None = False) -> list[Font]:
     """Fonts under `directories` that cover `characters`; `patterns` (globs on the family name or file
     name) narrow the choice; `held_out` picks the group (None: both)."""
+    # fontTools warns about harmless quirks of some packaged fonts ("1 extra bytes in post.stringData
+    # array") on stderr, where they read like synth's own errors.
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     roots = [Path(d).expanduser() for d in (directories or FONT_DIRS)]
     found = []
     for root in roots:
