@@ -68,6 +68,8 @@ AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fon
 	fonts-routed-gothic fonts-roadgeek fonts-3270 fonts-hermit fonts-oxygen fonts-sora fonts-summersby \
 	fonts-tiresias fonts-tomsontalks fonts-yrsa-rasa fonts-solide-mirage fonts-sjfonts fonts-klaudia-berenika \
 	fonts-essays1743
+# Photos to draw words on (synth's photo background kind: desktop wallpapers; photos.py holds one in five out).
+AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
 # Left out on purpose: clones of held-out designs (fonts-texgyre's Termes and Pagella, fonts-croscore's
 # Tinos, fonts-arkpandora, fonts-stix: Times and Palatino like Liberation Serif, Nimbus Roman and P052;
 # the Avería Sans/Serif variants of Averia GWF), which would make the held-out score flatter the model;
@@ -76,7 +78,7 @@ AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fon
 
 .PHONY: aocr-fonts aocr-data aocr-train
 aocr-fonts:
-	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES)
+	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES) $(AOCR_PHOTO_PACKAGES)
 
 aocr-data: $(STAMP)
 	mkdir -p $(AOCR_WORK)/data

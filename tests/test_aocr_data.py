@@ -176,6 +176,8 @@ def test_scan_results_are_remembered_for_the_same_files(tmp_path):
 def test_synth_spreads_lengths_up_to_max_prediction_and_keeps_held_out_backgrounds_out(tmp_path):
     """Half the samples take an even length draw, so long words are common; `lines` backgrounds are
     only in held-out sets."""
+    from ovconvert.aocr import photos
+
     assert aocr_cli("aocr", "synth", "200", tmp_path / "train.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
                     "--max-prediction", "24", "--seed", "3", "--log-path", "") == 0
     records = _records(tmp_path / "train.tfrecords")
@@ -183,7 +185,8 @@ def test_synth_spreads_lengths_up_to_max_prediction_and_keeps_held_out_backgroun
     assert max(lengths) <= 24 and sum(n >= 17 for n in lengths) >= 20, sorted(lengths)
     assert sum(n <= 4 for n in lengths) >= 20
     kinds = {comment.rsplit("background=", 1)[1] for _, _, comment in records}
-    assert kinds == {"plain", "gradient", "noise", "texture"}  # never "lines" in training data
+    with_photos = {"photo"} if photos.discover() else set()  # Debian's wallpapers, where installed
+    assert kinds == {"plain", "gradient", "noise", "texture"} | with_photos  # never "lines" in training data
     assert aocr_cli("aocr", "synth", "30", tmp_path / "lines.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
                     "--backgrounds", "lines", "--log-path", "") == 0
     assert {c.rsplit("background=", 1)[1] for _, _, c in _records(tmp_path / "lines.tfrecords")} == {"lines"}
@@ -281,3 +284,88 @@ def test_synth_draws_each_design_as_often_however_many_families_it_is_sold_as(tm
     comments = [comment for _, _, comment in _records(tmp_path / "designs.tfrecords")]
     zeta = sum("ZetaSans.ttf" in comment for comment in comments)
     assert 70 <= zeta <= 130, zeta  # about 100 of 200; by family alone it would be about 50
+
+
+def _photos(directory, count):
+    """`count` green pictures with dark stripes (a crop of one is never a plain colour), one icon too
+    small to be a background, and a file that is not an image."""
+    import numpy as np
+    from PIL import Image
+
+    directory.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        pixels = np.zeros((240, 360, 3), dtype=np.uint8)
+        pixels[:, :, 1] = 200
+        pixels[:, ::int(rng.integers(6, 20)), 1] = 60
+        Image.fromarray(pixels).save(directory / f"photo{index}.jpg")
+    Image.new("RGB", (64, 64)).save(directory / "icon.png")
+    (directory / "README").write_text("not a photo")
+    return directory
+
+
+def _one_family_each_side_of_the_split(directory):
+    """DejaVu Sans (a training family) and a copy renamed into the held-out group."""
+    from fontTools.ttLib import TTFont
+
+    from ovconvert.aocr import fonts
+
+    directory.mkdir()
+    (directory / "DejaVuSans.ttf").symlink_to("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    family = next(f"Held Sans {n}" for n in range(100) if fonts.Font("", f"Held Sans {n}", "").held_out)
+    font = TTFont("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    for record in font["name"].names:
+        if record.nameID in (1, 4, 16):
+            record.string = family
+    font.save(directory / "HeldSans.ttf")
+    return directory
+
+
+def test_synth_draws_words_on_photos_held_out_by_name_like_font_families(tmp_path):
+    from ovconvert.aocr import photos
+
+    photo_dir = _photos(tmp_path / "photos", 12)
+    training, held_out = photos.discover([photo_dir], False), photos.discover([photo_dir], True)
+    assert training and held_out and not set(training) & set(held_out)
+    assert sorted(training + held_out) == sorted(str(p) for p in photo_dir.glob("photo*.jpg"))  # no icon
+    assert photos.discover([photo_dir], None) == tuple(sorted(training + held_out))
+
+    fonts_dir = _one_family_each_side_of_the_split(tmp_path / "fonts")
+    for name, group, expected in (("train", [], training), ("held", ["--held-out"], held_out)):
+        assert aocr_cli("aocr", "synth", "30", tmp_path / f"{name}.tfrecords", *group, "--fonts-dir", fonts_dir,
+                        "--backgrounds", "photo", "--photos-dir", photo_dir, "--seed", "4", "--log-path", "") == 0
+        records = _records(tmp_path / f"{name}.tfrecords")
+        drawn_on = {comment.split(" photo=", 1)[1].split()[0] for _, _, comment in records}
+        assert drawn_on <= {p.rsplit("/", 1)[1] for p in expected} and len(drawn_on) >= 2, drawn_on
+        assert {comment.rsplit("background=", 1)[1] for _, _, comment in records} == {"photo"}
+        # The picture shows through: green in the corner of most images (the rest are washed toward
+        # another colour, or grey).
+        greens = 0
+        for image, _, _ in records:
+            import io
+
+            from PIL import Image
+
+            red, green, blue = Image.open(io.BytesIO(image)).convert("RGB").getpixel((0, 0))
+            greens += green > red + 40 and green > blue + 40
+        assert greens >= 8, greens
+
+
+def test_synth_photo_kind_needs_photos_and_is_left_out_of_defaults_where_there_are_none(tmp_path, monkeypatch,
+                                                                                        capsys, caplog):
+    from ovconvert.aocr import photos
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for extra in (["--backgrounds", "photo"], ["--photos-dir", empty]):
+        assert aocr_cli("aocr", "synth", "5", tmp_path / "x.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                        *extra, "--photos-dir", empty, "--log-path", "") == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and "no photos" in error and "--photos-dir" in error, error
+        assert not (tmp_path / "x.tfrecords").exists()
+    monkeypatch.setattr(photos, "PHOTO_DIRS", (str(empty),))
+    with caplog.at_level(logging.WARNING, logger="ovconvert.aocr"):
+        assert aocr_cli("aocr", "synth", "20", tmp_path / "y.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                        "--log-path", "") == 0
+    assert "the photo kind is left out" in caplog.text
+    assert json.loads(capsys.readouterr().out)["backgrounds"] == ["plain", "gradient", "noise", "texture"]

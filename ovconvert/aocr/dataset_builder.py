@@ -69,24 +69,34 @@ def _lines(numbers: list[int]) -> str:
 def synthesize(count: int, output_path: str, characters: str, max_prediction: int, force_uppercase: bool,
                seed: int = 0, held_out: bool | None = False, font_patterns=None, font_dirs=None,
                words_path: str | None = None, random_share: float = 0.3, jobs: int = 1,
-               backgrounds: tuple[str, ...] | None = None, renderer: str = "pillow") -> dict:
+               backgrounds: tuple[str, ...] | None = None, renderer: str = "pillow", photo_dirs=None) -> dict:
     """Render `count` word images into TFRecords. `backgrounds` defaults to the training kinds, or to
-    every kind for a held-out set (so that it also measures the kinds training never saw)."""
-    from ovconvert.aocr import fonts, synth
+    every kind for a held-out set (so that it also measures the kinds training never saw); the `photo`
+    kind draws on the photos of `photo_dirs` in the same group (training or held-out) as the fonts."""
+    from ovconvert.aocr import fonts, photos, synth
 
     if count < 1:
         raise UserError(f"synth: N must be at least 1, got {count}")
+    chosen = backgrounds is not None
     if backgrounds is None:
         backgrounds = synth.BACKGROUNDS if held_out else synth.BACKGROUNDS_TRAINING
     unknown = [b for b in backgrounds if b not in synth.BACKGROUNDS]
     if unknown or not backgrounds:
         raise UserError(f"--backgrounds {','.join(backgrounds)}: expected kinds from {', '.join(synth.BACKGROUNDS)}")
+    photo_paths = photos.discover(photo_dirs, held_out) if "photo" in backgrounds else ()
+    if "photo" in backgrounds and not photo_paths:
+        where = ", ".join(photo_dirs or photos.PHOTO_DIRS)
+        if chosen or photo_dirs:
+            raise UserError(f"--backgrounds photo: no photos (.jpg, .png, .webp) in {where}; install some "
+                            "(make aocr-fonts, as root) or give --photos-dir DIR")
+        log.warning("no background photos in %s (make aocr-fonts installs some): the photo kind is left out", where)
+        backgrounds = tuple(b for b in backgrounds if b != "photo")
     found = fonts.discover(synth.rendering_characters(characters, force_uppercase), font_dirs, font_patterns,
                            held_out)
     words = synth.load_words(words_path, characters, max_prediction, force_uppercase)
     options = synth.SynthOptions(characters, max_prediction, force_uppercase, seed, tuple(f.path for f in found),
                                  words, random_share if words else 1.0,
-                                 fonts.by_design(found), tuple(backgrounds),
+                                 fonts.by_design(found), tuple(backgrounds), photo_paths,
                                  renderer=renderer)
     if renderer == "imagemagick":
         from ovconvert.aocr import synth_imagemagick
@@ -100,4 +110,4 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
     seconds = time.monotonic() - started
     return {"output": output_path, "images": count, "seconds": round(seconds, 1),
             "fonts": sorted({f.family for f in found}), "words": len(words), "seed": seed,
-            "backgrounds": list(backgrounds), "renderer": renderer}
+            "backgrounds": list(backgrounds), "photos": len(photo_paths), "renderer": renderer}

@@ -6,10 +6,11 @@ same file): a word (Debian's wamerican list by default, two or three words run t
 or random letter/digit strings), its length (half the samples spread evenly over 1…max length, so that
 long words are not rare), its case (the label is upper-cased when the model is), a font family and one
 of its styles, a size, letter spacing, a tight or loose crop, text colour and a background of one kind
-(plain, gradient, noise, texture, lines), a slant and a small rotation, blur, a lower resolution and
+(plain, gradient, noise, texture, a photo (photos.py), lines), a slant and a small rotation, blur, a lower resolution and
 JPEG or PNG encoding. The aim is variety: the model is judged on word images made by other people with
 other tools. Whole background kinds can be kept out of training (BACKGROUNDS_HELD_OUT), as whole font
-families are (fonts.py), so that held-out sets measure what the model never saw.
+families are (fonts.py) and one photo in five (photos.py), so that held-out sets measure what the model
+never saw.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 log = logging.getLogger("ovconvert.aocr")
 
 WORD_LISTS = ("/usr/share/dict/words", "/usr/share/dict/american-english")
-BACKGROUNDS = ("plain", "gradient", "noise", "texture", "lines")
+BACKGROUNDS = ("plain", "gradient", "noise", "texture", "photo", "lines")
 # Ruled lines and stripes crossing the text: never in training data, so a held-out set measures them.
 BACKGROUNDS_HELD_OUT = ("lines",)
 BACKGROUNDS_TRAINING = tuple(b for b in BACKGROUNDS if b not in BACKGROUNDS_HELD_OUT)
@@ -47,6 +48,7 @@ class SynthOptions:
     # Signfont, …) not eight times as common as one sold as one. Empty: font_paths alone.
     font_designs: tuple[tuple[tuple[str, ...], ...], ...] = ()
     backgrounds: tuple[str, ...] = BACKGROUNDS_TRAINING
+    photo_paths: tuple[str, ...] = ()  # for the `photo` kind (photos.discover)
     # Share of samples whose length is drawn evenly from 1…max_length (the rest follow the word list).
     even_lengths: float = 0.5
     # "pillow" (training data) or "imagemagick" (a renderer training never saw: synth_imagemagick.py).
@@ -197,11 +199,20 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float
     return np.asarray(image, dtype=np.float32) / 127.5 - 1
 
 
-def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, kind: str) -> np.ndarray:
+def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, kind: str,
+                photo_paths: tuple[str, ...] = ()) -> tuple[np.ndarray, str | None]:
+    """(the canvas, float32 [height, width, 3]; the photo drawn on, for the `photo` kind)."""
     width, height = size
     canvas = np.empty((height, width, 3), dtype=np.float32)
     canvas[:] = colour
-    if kind == "gradient":  # as in photographed or scanned text
+    if kind == "photo":  # as is half the time (a sign, a wall); else washed toward the colour (a label, a poster)
+        from ovconvert.aocr import photos
+
+        photo = photo_paths[int(rng.integers(len(photo_paths)))]
+        picture = photos.crop(photo, size, rng)
+        wash = 0.0 if rng.random() < 0.5 else float(rng.uniform(0.2, 0.7))
+        return picture * (1 - wash) + canvas * wash, photo
+    elif kind == "gradient":  # as in photographed or scanned text
         direction = rng.uniform(-60, 60, size=3)
         angle = rng.uniform(0, np.pi)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -226,12 +237,23 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
             canvas += on[:, np.newaxis, np.newaxis] * shade
         else:
             canvas += on[np.newaxis, :, np.newaxis] * shade
-    return canvas
+    return canvas, None
+
+
+def _readable_on(canvas: np.ndarray, alpha: np.ndarray, text: tuple, rng: np.random.Generator) -> tuple:
+    """`text`, or a near-black or near-white colour when `text` is too close in luminance to what lies
+    under the ink (a photo's colours are not chosen against it, as _colours chooses a plain one)."""
+    weights = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    under = float((canvas @ weights * alpha[:, :, 0]).sum() / max(float(alpha.sum()), 1.0))
+    if abs(float(np.dot(text, weights)) - under) >= 70:
+        return text
+    grey = int(rng.integers(0, 60)) if under >= 128 else int(rng.integers(200, 256))
+    return (grey, grey, grey)
 
 
 def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase: bool = True,
-           background: str = "plain") -> tuple[bytes, str]:
-    """One sample: (encoded image bytes, label)."""
+           background: str = "plain", photo_paths: tuple[str, ...] = ()) -> tuple[bytes, str, str | None]:
+    """One sample: (encoded image bytes, label, the photo drawn on or None)."""
     drawn, label = _case_variants(word, rng, force_uppercase)
     size = int(rng.integers(12, 60))
     font = ImageFont.truetype(font_path, size)
@@ -249,8 +271,10 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         mask = mask.rotate(float(rng.normal(0, 1.5)), resample=Image.BILINEAR, expand=True)
 
     text_colour, background_colour = _colours(rng)
-    canvas = _background(mask.size, background_colour, rng, background)
+    canvas, photo = _background(mask.size, background_colour, rng, background, photo_paths)
     alpha = np.asarray(mask, dtype=np.float32)[:, :, np.newaxis] / 255.0
+    if background == "photo":
+        text_colour = _readable_on(canvas, alpha, text_colour, rng)
     canvas = canvas * (1 - alpha) + np.asarray(text_colour, dtype=np.float32) * alpha
     if background != "noise" and rng.random() < 0.3:
         canvas += rng.normal(0, rng.uniform(2, 10), size=canvas.shape).astype(np.float32)
@@ -268,7 +292,7 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         image.convert("RGB").save(buffer, format="JPEG", quality=int(rng.integers(35, 96)))
     else:
         image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue(), label
+    return buffer.getvalue(), label, photo
 
 
 def sample(index: int, options: SynthOptions) -> tuple[bytes, str, str]:
@@ -289,9 +313,10 @@ def sample(index: int, options: SynthOptions) -> tuple[bytes, str, str]:
         image = synth_imagemagick.render(drawn, font_path, rng, _colours(rng))
         return image, label, (f"synth seed={options.seed} index={index} font={font_path.rsplit('/', 1)[-1]} "
                               "renderer=imagemagick")
-    image, label = render(word, font_path, rng, options.force_uppercase, background)
+    image, label, photo = render(word, font_path, rng, options.force_uppercase, background, options.photo_paths)
+    on_photo = f"photo={photo.rsplit('/', 1)[-1]} " if photo else ""
     return image, label, (f"synth seed={options.seed} index={index} font={font_path.rsplit('/', 1)[-1]} "
-                          f"background={background}")
+                          f"{on_photo}background={background}")
 
 
 def _chunk(args):
@@ -323,7 +348,8 @@ def describe(options: SynthOptions) -> str:
     families = (f" in {sum(len(d) for d in options.font_designs)} families of {len(options.font_designs)} designs"
                 if options.font_designs else "")
     return (f"{len(options.font_paths)} fonts{families} ({', '.join(files[:6])}{', …' if len(files) > 6 else ''}), "
-            f"{len(options.words)} words, backgrounds {', '.join(options.backgrounds)}, lengths 1–"
+            f"{len(options.words)} words, backgrounds {', '.join(options.backgrounds)}"
+            f"{f' ({len(options.photo_paths)} photos)' if 'photo' in options.backgrounds else ''}, lengths 1–"
             f"{options.max_length}, seed {options.seed}")
 
 

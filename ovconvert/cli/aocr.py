@@ -124,6 +124,9 @@ def add_arguments(parser) -> None:
     train.add_argument("--width-jitter", type=_jitter_range, default=None, metavar="LOW,HIGH",
                        help="squeeze or stretch half the images across by a random factor in LOW..HIGH "
                             "(e.g. 0.65,1.25): condensed and extended letters for fonts that have none")
+    train.add_argument("--dropout", type=float, default=None,
+                       help="dropout rate of the CNN's features while training (default: the saved one; 0.5, "
+                            "aocr's, for a new model); unlike the model flags it may change on resume")
     train.add_argument("--output-dir", default="./results", help="unused by train; accepted as aocr does")
     train.set_defaults(aocr_handler=run_train)
 
@@ -173,8 +176,11 @@ def add_arguments(parser) -> None:
     synth.add_argument("--charset", metavar="FILE")
     synth.add_argument("--no-force-uppercase", dest="force_uppercase", action="store_false", default=True)
     synth.add_argument("--backgrounds", type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
-                       metavar="KIND,…", help="background kinds from plain, gradient, noise, texture, lines "
-                       "(default: all but lines for training, all with --held-out)")
+                       metavar="KIND,…", help="background kinds from plain, gradient, noise, texture, photo, "
+                       "lines (default: all but lines for training, all with --held-out)")
+    synth.add_argument("--photos-dir", action="append", metavar="DIR",
+                       help="photos for the photo kind (default: Debian's wallpapers, which make aocr-fonts "
+                            "installs); one in five is held out, as font families are")
     synth.add_argument("--renderer", choices=("pillow", "imagemagick"), default="pillow",
                        help="pillow (default; training data) or imagemagick (a renderer training never saw, for "
                             "held-out sets; apt-get install imagemagick)")
@@ -310,7 +316,7 @@ def run_train(args) -> int:
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
         initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
         clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from),
-        width_jitter=args.width_jitter)
+        width_jitter=args.width_jitter, dropout=args.dropout)
     summary = train.train(requested, options)
     print(json.dumps(summary))
     return 130 if summary["interrupted"] else 0
@@ -472,6 +478,6 @@ def run_synth(args) -> int:
                                  seed=args.seed, held_out=None if args.all_fonts else args.held_out,
                                  font_patterns=args.fonts, font_dirs=args.fonts_dir, words_path=args.words,
                                  random_share=args.random_share, jobs=args.jobs, backgrounds=args.backgrounds,
-                                 renderer=args.renderer)
+                                 renderer=args.renderer, photo_dirs=args.photos_dir)
     print(json.dumps(summary))
     return 0
