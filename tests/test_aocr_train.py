@@ -51,9 +51,14 @@ def test_training_resumes_from_the_latest_checkpoint(tiny_aocr, tmp_path, capsys
     model_dir = tmp_path / "model"
     shutil.copytree(trained_dir, model_dir)
     assert aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "6", "--optimizer", "adam",
-                    "--log-path", "", "--batch-size", "8") == 0
+                    "--log-path", "", "--batch-size", "8", "--dropout", "0.1") == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps_this_run"] == 2 and summary["step"] == 6 and _latest_step(model_dir) == 6
+    # Dropout is a training setting: it may change on resume, and the config records the new rate.
+    assert json.loads((model_dir / "config.json").read_text())["dropout"] == 0.1
+    assert aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "7", "--optimizer", "adam",
+                    "--log-path", "", "--batch-size", "8", "--dropout", "1.5") == 2
+    assert "--dropout must be in [0, 1), got 1.5" in capsys.readouterr().err
 
 
 def _train_in_subprocess(records, model_dir, extra=()):

@@ -45,6 +45,8 @@ class ModelConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.channels not in (1, 3):
             raise UserError(f"channels must be 1 (grey) or 3 (--color), got {self.channels}")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.cnn_scale <= 4:
             raise UserError(f"--cnn-scale must be in (0, 4], got {self.cnn_scale}")
         if self.image_width < 4:

@@ -8,6 +8,7 @@ default, so a killed run (even SIGKILL) loses at most one checkpoint interval.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -46,6 +47,9 @@ class TrainOptions:
     init_from: str | None = None
     # (low, high): squeeze or stretch half the training images across by a random factor (data.dataset).
     width_jitter: tuple[float, float] | None = None
+    # The CNN features' dropout rate. A training setting, not a weight, so unlike the model flags it may
+    # change when resuming; None keeps the saved one (aocr's 0.5 for a new model).
+    dropout: float | None = None
 
 
 def choose_strategy() -> tf.distribute.Strategy:
@@ -231,6 +235,9 @@ def train(requested: dict, options: TrainOptions) -> dict:
         log.info("--no-resume: starting a new model in %s (its old checkpoints are replaced)", options.model_dir)
         saved = None
     config = config_io.resolve(saved, requested, options.model_dir)
+    if options.dropout is not None and options.dropout != config.dropout:
+        log.info("dropout %s (was %s)", options.dropout, config.dropout)
+        config = dataclasses.replace(config, dropout=options.dropout)
 
     report = data.scan_cached(paths, config, options.model_dir)
     report.log(", ".join(paths))
