@@ -173,6 +173,38 @@ def test_scan_results_are_remembered_for_the_same_files(tmp_path):
     assert len(list((tmp_path / "model").glob("scan-*.json"))) == 2 and other_rules.usable == [True, False]
 
 
+def test_training_batches_mix_every_file_and_still_leave_out_unusable_records(tmp_path):
+    """Shuffled training reads the files a record from each in turn, so a batch mixes them even when the
+    shuffle buffer is far smaller than a file; the scan's record numbers stay right (the bad ones stay out)."""
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    image = words.png_bytes(words.render("AB"))
+    paths = []
+    for name, label, count in (("a", "AAA", 40), ("b", "BBB", 30), ("c", "CCC", 20)):
+        paths.append(str(tmp_path / f"{name}.tfrecords"))
+        with tf.io.TFRecordWriter(paths[-1]) as writer:
+            for index in range(count):
+                bad = index % 10 == 9  # a label the charset cannot spell: the scan marks it unusable
+                writer.write(data.example_bytes(image, label + ("Z" if bad else "")))
+    config = ModelConfig(charset="ABC", max_prediction=4)
+    report = data.scan(paths, config)
+    assert report.per_file == [40, 30, 20] and report.skipped == 9
+
+    def labels(per_file):
+        batches = data.dataset(paths, config, report.usable, 9, shuffle=True, with_records=True,
+                               per_file=per_file, shuffle_buffer=3)
+        return [[label.decode() for label in batch[2].numpy()] for batch in batches]
+
+    mixed = labels(report.per_file)
+    assert {len(set(batch)) for batch in mixed[:2]} == {3}  # every file in each of the first batches
+    assert sorted(sum(mixed, [])) == ["AAA"] * 36 + ["BBB"] * 27 + ["CCC"] * 18  # each usable record once
+    assert set(labels(None)[0]) == {"AAA"}  # without the counts, one file after another
+
+
 def test_synth_spreads_lengths_up_to_max_prediction_and_keeps_held_out_backgrounds_out(tmp_path):
     """Half the samples take an even length draw, so long words are common; `lines` backgrounds are
     only in held-out sets."""

@@ -103,6 +103,7 @@ class ScanReport:
     usable: list = field(default_factory=list)  # one bool per record
     problems: dict = field(default_factory=dict)  # reason → record numbers
     corrupt: list = field(default_factory=list)  # (record number, comment)
+    per_file: list = field(default_factory=list)  # records in each file, in order (empty: not known)
 
     @property
     def skipped(self) -> int:
@@ -195,27 +196,34 @@ def _records(paths: list[str]):
 def scan(paths: list[str], config: ModelConfig) -> ScanReport:
     """Check every record once (labels and images); see the module docstring."""
     report = ScanReport()
-    problems: dict[str, list] = {}
+    number = 0
+    for path in paths:
+        before = number
+        for record in _records([path]):
+            number += 1
+            report.usable.append(_usable(number, record, config, report))
+        report.per_file.append(number - before)
+    report.total = len(report.usable)
+    return report
+
+
+def _usable(number: int, record: bytes, config: ModelConfig, report: ScanReport) -> bool:
+    """Whether record `number` can be trained on; what is wrong with it goes into `report`."""
     from google.protobuf.message import DecodeError
 
-    for number, record in enumerate(_records(paths), start=1):
-        try:
-            image, label, comment = parse_record(record)
-        except DecodeError:  # a record that is not a tf.train.Example: unusable, reported as unreadable
-            report.corrupt.append((number, "not a tf.train.Example"))
-            report.usable.append(False)
-            continue
-        reason = label_problem(label, config)
-        readable = image_is_readable(image)
-        if reason:
-            problems.setdefault(reason if not reason.startswith("characters") else "characters outside the charset",
-                                []).append(number)
-        if not readable:
-            report.corrupt.append((number, comment))
-        report.usable.append(reason is None and readable)
-    report.total = len(report.usable)
-    report.problems = problems
-    return report
+    try:
+        image, label, comment = parse_record(record)
+    except DecodeError:  # a record that is not a tf.train.Example: unusable, reported as unreadable
+        report.corrupt.append((number, "not a tf.train.Example"))
+        return False
+    reason = label_problem(label, config)
+    readable = image_is_readable(image)
+    if reason:
+        report.problems.setdefault(reason if not reason.startswith("characters") else "characters outside the charset",
+                                   []).append(number)
+    if not readable:
+        report.corrupt.append((number, comment))
+    return reason is None and readable
 
 
 def scan_cached(paths: list[str], config: ModelConfig, cache_dir: str) -> ScanReport:
@@ -232,12 +240,12 @@ def scan_cached(paths: list[str], config: ModelConfig, cache_dir: str) -> ScanRe
         with tf.io.gfile.GFile(cache, "r") as handle:
             saved = json.loads(handle.read())
         return ScanReport(saved["total"], saved["usable"], saved["problems"],
-                          [tuple(item) for item in saved["corrupt"]])
+                          [tuple(item) for item in saved["corrupt"]], saved.get("per_file", []))
     report = scan(paths, config)
     tf.io.gfile.makedirs(cache_dir)
     with tf.io.gfile.GFile(cache + ".tmp", "w") as handle:
         handle.write(json.dumps({"total": report.total, "usable": report.usable, "problems": report.problems,
-                                 "corrupt": report.corrupt}))
+                                 "corrupt": report.corrupt, "per_file": report.per_file}))
     tf.io.gfile.rename(cache + ".tmp", cache, overwrite=True)
     return report
 
@@ -258,19 +266,31 @@ def tfrecord_paths(pattern: str | list[str]) -> list[str]:
 
 def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, batch_size: int,
             shuffle: bool = False, repeat: int | None = 1, drop_remainder: bool = False,
-            with_records: bool = False, width_jitter: tuple[float, float] | None = None) -> tf.data.Dataset:
+            with_records: bool = False, width_jitter: tuple[float, float] | None = None,
+            per_file: list[int] | None = None, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
     """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers.
     Records marked unusable by the scan are left out; all the work is TensorFlow ops (no Python per image).
     `width_jitter` (low, high): half the images are squeezed or stretched across by a factor drawn from
     it, so that the model meets condensed and extended letter shapes its fonts do not have.
+    Shuffled, with the scan's record count of each file (`per_file`), the files are read all at once, a
+    record from each in turn: read one after another, a shuffle buffer far smaller than a file would
+    give batches of one file's kind of data at a time (a new shard's fonts, then the old shards').
     """
     encode_label = LabelEncoder(config)
-    records = tf.data.TFRecordDataset(paths).enumerate(start=1)
+    if shuffle and per_file and len(paths) > 1:
+        offsets = [sum(per_file[:index]) for index in range(len(paths))]
+        files = tf.data.Dataset.from_tensor_slices((paths, tf.constant(offsets, tf.int64)))
+        records = files.interleave(
+            lambda path, offset: tf.data.TFRecordDataset(path).enumerate(start=1).map(
+                lambda number, record: (number + offset, record)),
+            cycle_length=len(paths), block_length=1)
+    else:
+        records = tf.data.TFRecordDataset(paths).enumerate(start=1)
     if usable is not None:
         mask = tf.constant([False] + list(usable))
         records = records.filter(lambda number, record: tf.gather(mask, number))
     if shuffle:
-        records = records.shuffle(10_000, reshuffle_each_iteration=True)
+        records = records.shuffle(shuffle_buffer, reshuffle_each_iteration=True)
     if repeat != 1:
         records = records.repeat(repeat)
 

@@ -275,7 +275,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
 
     global_batch = options.batch_size
     batches = data.dataset(paths, config, report.usable, global_batch, shuffle=True, repeat=options.num_epoch,
-                           drop_remainder=True, width_jitter=options.width_jitter)
+                           drop_remainder=True, width_jitter=options.width_jitter, per_file=report.per_file)
     policy = tf.data.Options()
     policy.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     batches = strategy.experimental_distribute_dataset(batches.with_options(policy))
