@@ -1,0 +1,40 @@
+#!/bin/sh
+# A held-out set of word images drawn by TextRecognitionDataGenerator (trdg 1.8.0, PyPI): the generator
+# aocr users most often make their data with, and one this project never trains with. Its own fonts
+# (a dozen families), its English dictionary (1-20 letters, mostly lower case) and its four background
+# kinds (Gaussian noise, plain, quasicrystal, its four photos), 32 and 64 pixels high, half of them
+# skewed and blurred at random: 16 groups of COUNT words, labels outside 0-9A-Za-z left out.
+#
+#   sh benchmarks/trdg_words.sh OUT.tfrecords [COUNT]      (COUNT per group, default 35: about 520 words)
+#   .venv/bin/ovconvert aocr test OUT.tfrecords --model-dir pretrained --engine openvino --log-path ''
+#
+# trdg pins libraries older than ovconvert's (Pillow < 10 for FreeTypeFont.getsize, numpy < 2), so it
+# gets a virtual environment of its own in AOCR_WORK (default ../aocr-work). trdg has no seed: each run
+# draws other words, fonts and crops.
+set -eu
+out=$1
+count=${2:-35}
+work=${AOCR_WORK:-../aocr-work}
+venv=$work/trdg-venv
+bin=$(dirname "$0")/../.venv/bin
+if [ ! -x "$venv/bin/trdg" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q trdg==1.8.0 "pillow<10" "numpy<2" "opencv-python<4.9"
+fi
+images=$(mktemp -d)
+trap 'rm -rf "$images"' EXIT
+group=0
+for height in 32 64; do
+  for background in 0 1 2 3; do
+    for extra in "" "-k 3 -rk -bl 1 -rbl"; do
+      group=$((group + 1))
+      # -na 2: files named by number, the true text in labels.txt (file names lose apostrophes)
+      # shellcheck disable=SC2086
+      "$venv/bin/trdg" -c "$count" -w 1 -f $height -b $background $extra -l en -t 1 -na 2 \
+        --output_dir "$images/g$group" > /dev/null 2>&1
+      sed -n "s#^\([^ ]*\) \([0-9A-Za-z]\{1,24\}\)\$#$images/g$group/\1 \2#p" "$images/g$group/labels.txt" \
+        >> "$images/annotations.txt"
+    done
+  done
+done
+"$bin/ovconvert" aocr dataset "$images/annotations.txt" "$out" --max-prediction 24 --log-path ''
