@@ -33,7 +33,10 @@ test-slow: $(STAMP)
 # AOCR_WORK/model when it has a checkpoint, else starts from the bundled model's weights (which are the
 # newest milestone: they are overwritten in place, docs/aocr.md).
 AOCR_WORK ?= ../aocr-work
-AOCR_SHARDS ?= 000 001 002 003
+AOCR_SHARDS ?= 004 005 006 007
+# The training background kinds; photo three times over, so that 3 images in 7 sit on a photo (the
+# bundled model's last stage: docs/aocr.md).
+AOCR_BACKGROUNDS ?= plain,gradient,noise,texture,photo,photo,photo
 AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
 # a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).
@@ -41,7 +44,7 @@ AOCR_CNN_SCALE ?= 0.25
 AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-scale $(AOCR_CNN_SCALE)
 # Adam's learning rate; an explicit one wins over the checkpoint's on resume. Lower it when the held-out
 # accuracy stops moving (the bundled model's history: 5e-4, 2e-4, 1e-4; then with more fonts 2e-4, 1e-4,
-# 5e-5; docs/aocr.md).
+# 5e-5; then with photos 1e-4, 5e-5; docs/aocr.md).
 AOCR_LR ?= 0.00005
 # Debian's word list and font families (serif, sans, mono, condensed, italic, bold, display, hand):
 # the synthetic data's variety comes from these (fonts.py keeps one family in five out of training).
@@ -84,14 +87,20 @@ aocr-data: $(STAMP)
 	mkdir -p $(AOCR_WORK)/data
 	for shard in $(AOCR_SHARDS); do \
 	  test -f $(AOCR_WORK)/data/train-$$shard.tfrecords || $(BIN)/ovconvert aocr synth 100000 \
-	    $(AOCR_WORK)/data/train-$$shard.tfrecords --max-prediction 24 --seed 2$$shard -j 2 --log-path '' || exit 1; \
+	    $(AOCR_WORK)/data/train-$$shard.tfrecords --max-prediction 24 --seed 2$$shard -j 2 \
+	    --backgrounds $(AOCR_BACKGROUNDS) --log-path '' || exit 1; \
 	done
 	test -f $(AOCR_WORK)/data/heldout.tfrecords || $(BIN)/ovconvert aocr synth 2000 \
-	  $(AOCR_WORK)/data/heldout.tfrecords --held-out --max-prediction 24 --seed 9001 -j 2 --log-path ''
+	  $(AOCR_WORK)/data/heldout.tfrecords --held-out --max-prediction 24 --seed 9001 -j 2 \
+	  --backgrounds plain,gradient,noise,texture,lines --log-path ''
+	test -f $(AOCR_WORK)/data/heldout-photo.tfrecords || $(BIN)/ovconvert aocr synth 1000 \
+	  $(AOCR_WORK)/data/heldout-photo.tfrecords --held-out --backgrounds photo --max-prediction 24 --seed 9003 \
+	  -j 2 --log-path ''
 
 # The log is appended to, so a resumed run keeps the history of the ones before it.
 aocr-train: $(STAMP)
 	nohup nice $(BIN)/ovconvert aocr train '$(AOCR_WORK)/data/train-*.tfrecords' --model-dir $(AOCR_WORK)/model \
 	  $(AOCR_MODEL_FLAGS) --init-from $(AOCR_START) --optimizer adam --initial-learning-rate $(AOCR_LR) \
-	  --batch-size 32 --steps-per-checkpoint 200 --width-jitter 0.7,1.25 --log-path '' >> $(AOCR_WORK)/train.log 2>&1 &
+	  --batch-size 32 --steps-per-checkpoint 200 --width-jitter 0.55,1.3 --dropout 0.1 --log-path '' \
+	  >> $(AOCR_WORK)/train.log 2>&1 &
 	@echo "training in the background; follow it with: tail -f $(AOCR_WORK)/train.log"
