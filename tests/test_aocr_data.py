@@ -9,6 +9,8 @@ import pytest
 
 from conftest import aocr_cli
 
+DEJAVU = "/usr/share/fonts/truetype/dejavu"
+
 
 def _png(path, text="AB"):
     from ovconvert.families import words
@@ -299,18 +301,11 @@ def test_width_jitter_squeezes_and_stretches_the_word_across(tmp_path, capsys):
 def test_synth_draws_each_design_as_often_however_many_families_it_is_sold_as(tmp_path):
     """Three DejaVu families are one design; a fourth family of another design is drawn about half the
     time, not a quarter, so a design split into many families does not crowd out the others."""
-    from fontTools.ttLib import TTFont
-
     fonts_dir = tmp_path / "fonts"
     fonts_dir.mkdir()
-    dejavu = "/usr/share/fonts/truetype/dejavu"
     for name in ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"):
-        (fonts_dir / name).symlink_to(f"{dejavu}/{name}")
-    other = TTFont(f"{dejavu}/DejaVuSans-Bold.ttf")
-    for record in other["name"].names:
-        if record.nameID in (1, 4, 16):
-            record.string = "Zeta Sans"
-    other.save(fonts_dir / "ZetaSans.ttf")
+        (fonts_dir / name).symlink_to(f"{DEJAVU}/{name}")
+    _renamed_font(f"{DEJAVU}/DejaVuSans-Bold.ttf", "Zeta Sans", fonts_dir / "ZetaSans.ttf")
     assert aocr_cli("aocr", "synth", "200", tmp_path / "designs.tfrecords", "--all-fonts",
                     "--fonts-dir", fonts_dir, "--seed", "5", "--log-path", "") == 0
     comments = [comment for _, _, comment in _records(tmp_path / "designs.tfrecords")]
@@ -336,24 +331,33 @@ def _photos(directory, count):
     return directory
 
 
-def _one_family_each_side_of_the_split(directory):
-    """DejaVu Sans (a training family) and a copy renamed into the held-out group."""
+def _renamed_font(source, family, destination):
+    """A copy of the font file `source` whose family is called `family`."""
     from fontTools.ttLib import TTFont
 
-    from ovconvert.aocr import fonts
-
-    directory.mkdir()
-    (directory / "DejaVuSans.ttf").symlink_to("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-    family = next(f"Held Sans {n}" for n in range(100) if fonts.Font("", f"Held Sans {n}", "").held_out)
-    font = TTFont("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    font = TTFont(source)
     for record in font["name"].names:
         if record.nameID in (1, 4, 16):
             record.string = family
-    font.save(directory / "HeldSans.ttf")
+    font.save(destination)
+
+
+def _one_family_each_side_of_the_split(directory):
+    """DejaVu Sans (a training family) and a copy renamed into the held-out group."""
+    from ovconvert.aocr import fonts
+
+    directory.mkdir()
+    (directory / "DejaVuSans.ttf").symlink_to(f"{DEJAVU}/DejaVuSans.ttf")
+    family = next(f"Held Sans {n}" for n in range(100) if fonts.held_out_by_name(f"Held Sans {n}"))
+    _renamed_font(f"{DEJAVU}/DejaVuSans.ttf", family, directory / "HeldSans.ttf")
     return directory
 
 
 def test_synth_draws_words_on_photos_held_out_by_name_like_font_families(tmp_path):
+    import io
+
+    from PIL import Image
+
     from ovconvert.aocr import photos
 
     photo_dir = _photos(tmp_path / "photos", 12)
@@ -374,10 +378,6 @@ def test_synth_draws_words_on_photos_held_out_by_name_like_font_families(tmp_pat
         # another colour, or grey).
         greens = 0
         for image, _, _ in records:
-            import io
-
-            from PIL import Image
-
             red, green, blue = Image.open(io.BytesIO(image)).convert("RGB").getpixel((0, 0))
             greens += green > red + 40 and green > blue + 40
         assert greens >= 8, greens

@@ -19,7 +19,7 @@ from ovconvert.errors import UserError
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 FONT_SUFFIXES = (".ttf", ".otf")
-HELD_OUT_BUCKETS = 5  # one family in five is held out
+HELD_OUT_BUCKETS = 5  # one family (or background photo, photos.py) in five is held out
 # Families that map letters to pictures or are not meant for running text.
 NOT_TEXT = ("*Symbol*", "D050000L", "*Dingbat*", "*Music*", "*Math*", "*Initials*", "*Keyboard*", "*Emoji*")
 
@@ -32,7 +32,13 @@ class Font:
 
     @property
     def held_out(self) -> bool:
-        return zlib.crc32(self.family.encode("utf-8")) % HELD_OUT_BUCKETS == 0
+        return held_out_by_name(self.family)
+
+
+def held_out_by_name(name: str) -> bool:
+    """The split between training and held-out material: a hash of the name, the same on every machine
+    whatever else is installed (font families here, background photos in photos.py)."""
+    return zlib.crc32(name.encode("utf-8")) % HELD_OUT_BUCKETS == 0
 
 
 def design_of(family: str) -> str:

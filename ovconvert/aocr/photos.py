@@ -13,15 +13,15 @@ families do (fonts.py), so a held-out set can measure photos training never saw.
 from __future__ import annotations
 
 import functools
-import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ovconvert.aocr.fonts import held_out_by_name
+
 PHOTO_DIRS = ("/usr/share/backgrounds", "/usr/share/images/desktop-base")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-HELD_OUT_BUCKETS = 5  # one photo in five is held out
 # Wallpapers are 1–6k pixels across; a word is at most a few hundred. Loading them at most this size
 # keeps a rendering process's cache small (tens of MB) and still leaves crops at many scales.
 LONGEST_SIDE = 1280
@@ -29,7 +29,7 @@ SMALLEST_SIDE = 200  # icons and thumbnails are not backgrounds
 
 
 def held_out(path: str) -> bool:
-    return zlib.crc32(Path(path).name.encode("utf-8")) % HELD_OUT_BUCKETS == 0
+    return held_out_by_name(Path(path).name)  # by file name, as fonts are split by family name
 
 
 def discover(dirs=None, held_out_group: bool | None = False) -> tuple[str, ...]:
