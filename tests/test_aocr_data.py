@@ -401,3 +401,39 @@ def test_synth_photo_kind_needs_photos_and_is_left_out_of_defaults_where_there_a
                         "--log-path", "") == 0
     assert "the photo kind is left out" in caplog.text
     assert json.loads(capsys.readouterr().out)["backgrounds"] == ["plain", "gradient", "noise", "texture"]
+
+
+def test_text_on_photos_may_be_faint_but_never_fainter_than_30_levels():
+    """On a photo the text's own colour is kept down to a contrast drawn per image between 30 and 70
+    luminance levels, so the model sees faint signs too; below 30 it is swapped for near-white."""
+    import numpy as np
+
+    from ovconvert.aocr.synth import _readable_on
+
+    under = np.full((10, 40, 3), 100.0, dtype=np.float32)  # a mid-grey wall under all of the ink
+    ink = np.ones((10, 40, 1), dtype=np.float32)
+    kept = {}
+    for contrast in (20, 50, 80):
+        text = (100 - contrast,) * 3
+        readings = [_readable_on(under, ink, text, np.random.default_rng(seed)) for seed in range(200)]
+        kept[contrast] = sum(colour == text for colour in readings)
+        assert all(colour == text or min(colour) >= 200 for colour in readings)
+    assert kept[20] == 0 and kept[80] == 200
+    assert 50 < kept[50] < 150, kept  # kept when the drawn threshold is below 50: about half the time
+
+
+def test_texture_walls_are_blocks_crossed_by_joints():
+    """A wall of blocks (bricks, tiles, windows) is flat within each block, unlike noise, and joints
+    cross the rows of a word-sized canvas (all of them but those that lie along a horizontal joint);
+    the same generator draws the same wall."""
+    import numpy as np
+
+    from ovconvert.aocr.synth import _blocks
+
+    for seed in range(20):
+        wall = _blocks(np.random.default_rng(seed), 48, 300)
+        assert wall.shape == (48, 300, 3) and wall.dtype == np.float32
+        steps = np.diff(wall[:, :, 0], axis=1) != 0
+        assert steps.mean() < 0.2, steps.mean()  # mostly flat: blocks and joints, not noise
+        assert steps.any(axis=1).mean() >= 0.6  # rows cross a vertical joint or a block's edge
+        assert np.array_equal(wall, _blocks(np.random.default_rng(seed), 48, 300))

@@ -24,6 +24,8 @@ from multiprocessing import get_context
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ovconvert.aocr.config import IMAGE_HEIGHT
+
 log = logging.getLogger("ovconvert.aocr")
 
 WORD_LISTS = ("/usr/share/dict/words", "/usr/share/dict/american-english")
@@ -199,6 +201,30 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float
     return np.asarray(image, dtype=np.float32) / 127.5 - 1
 
 
+def _blocks(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Bricks, tiles, planks or a facade's windows: a grid of blocks, each its own shade, with joints
+    between them (float32 [height, width, 3], to add to a canvas). Words in the wild sit on walls whose
+    edges cross the letters at every scale, which noise and smooth photos never show; rows may be
+    offset, as bricks are. The blocks are drawn as large as a few text heights and as small as a
+    letter."""
+    row = rng.uniform(0.25, 1.5) * height
+    column = row * rng.uniform(0.6, 4.0)
+    joint = rng.uniform(0.5, 0.15 * row + 1.0)
+    offset = rng.uniform(0.3, 0.7) if rng.random() < 0.6 else 0.0  # bricks' running bond
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ys += rng.uniform(0, row)
+    xs += rng.uniform(0, column)
+    rows = np.floor(ys / row)
+    xs += (rows % 2) * offset * column
+    columns = np.floor(xs / column)
+    shade = rng.normal(0, rng.uniform(8, 40), size=(int(rows.max()) + 2, int(columns.max()) + 2, 3))
+    shade[:] += rng.normal(0, 10, size=(1, 1, 3))  # the wall's own tint
+    blocks = shade[rows.astype(int), columns.astype(int)].astype(np.float32)
+    in_joint = (np.mod(ys, row) < joint) | (np.mod(xs, column) < joint)
+    blocks[in_joint] = rng.uniform(-90, 90)  # mortar or grout: lighter or darker than the blocks
+    return blocks
+
+
 def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, kind: str,
                 photo_paths: tuple[str, ...] = ()) -> tuple[np.ndarray, str | None]:
     """(the canvas, float32 [height, width, 3]; the photo drawn on, for the `photo` kind)."""
@@ -220,12 +246,14 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
         canvas += ramp[:, :, np.newaxis] * direction
     elif kind == "noise":
         canvas += rng.normal(0, rng.uniform(4, 22), size=canvas.shape).astype(np.float32)
-    elif kind == "texture":  # paper, fabric, stone: noise at two scales, tinted
+    elif kind == "texture":  # paper, fabric, stone: noise at two scales, tinted; or a wall of blocks
         strength = rng.uniform(8, 35)
         texture = _smooth_noise(rng, height, width, rng.uniform(2, 12)) * 0.6 \
             + _smooth_noise(rng, height, width, rng.uniform(15, 60)) * 0.4
         tint = rng.uniform(0.6, 1.0, size=3)
         canvas += texture[:, :, np.newaxis] * strength * tint
+        if rng.random() < 0.4:
+            canvas += _blocks(rng, height, width)
     elif kind == "lines":  # ruled paper, stripes, table borders
         spacing = rng.uniform(4, 18)
         phase = rng.uniform(0, spacing)
@@ -242,10 +270,13 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
 
 def _readable_on(canvas: np.ndarray, alpha: np.ndarray, text: tuple, rng: np.random.Generator) -> tuple:
     """`text`, or a near-black or near-white colour when `text` is too close in luminance to what lies
-    under the ink (a photo's colours are not chosen against it, as _colours chooses a plain one)."""
+    under the ink (a photo's colours are not chosen against it, as _colours chooses a plain one). How
+    close is too close is drawn per image, down to a faint 30 levels: signs and posters in the wild
+    are often dark grey on a dark wall, and a model that only ever saw clear contrast on photos reads
+    those worst of all."""
     weights = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
     under = float((canvas @ weights * alpha[:, :, 0]).sum() / max(float(alpha.sum()), 1.0))
-    if abs(float(np.dot(text, weights)) - under) >= 70:
+    if abs(float(np.dot(text, weights)) - under) >= rng.uniform(30, 70):
         return text
     grey = int(rng.integers(0, 60)) if under >= 128 else int(rng.integers(200, 256))
     return (grey, grey, grey)
@@ -280,7 +311,11 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         canvas += rng.normal(0, rng.uniform(2, 10), size=canvas.shape).astype(np.float32)
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.4:
-        image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.3))))
+        # Blur as the model sees it: the image is resized to IMAGE_HEIGHT pixels high, so a radius
+        # drawn in those pixels is scaled up for a large rendering. (Drawn in the rendering's own
+        # pixels, a large word's blur shrank to nothing, and small blurred words were read worst.)
+        radius = float(rng.uniform(0.3, 1.4)) * max(1.0, image.height / IMAGE_HEIGHT)
+        image = image.filter(ImageFilter.GaussianBlur(radius))
     if rng.random() < 0.25:  # low resolution, scaled back up as a viewer would
         factor = float(rng.uniform(0.35, 0.8))
         small = image.resize((max(1, int(image.width * factor)), max(1, int(image.height * factor))), Image.BILINEAR)
