@@ -70,14 +70,21 @@ AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fon
 	fonts-opendyslexic fonts-osifont fonts-prociono fonts-quattrocento fonts-roboto-slab fonts-rufscript \
 	fonts-routed-gothic fonts-roadgeek fonts-3270 fonts-hermit fonts-oxygen fonts-sora fonts-summersby \
 	fonts-tiresias fonts-tomsontalks fonts-yrsa-rasa fonts-solide-mirage fonts-sjfonts fonts-klaudia-berenika \
-	fonts-essays1743
+	fonts-essays1743 \
+	fonts-bajaderka fonts-bebas-neue fonts-cherrybomb fonts-dotgothic16 fonts-elstob fonts-f500 fonts-fantasma \
+	fonts-gamaliel fonts-georgewilliams fonts-gfs-didot fonts-gotico-antiqua fonts-havana fonts-kiloji \
+	fonts-klee fonts-le-murmure fonts-lemonada fonts-adf-mekanus fonts-mph-2b-damase fonts-reggae \
+	fonts-rocknroll fonts-sil-doulos fonts-smiley-sans fonts-stick fonts-train fonts-triod-postnaja \
+	fonts-ubuntu-title fonts-yusei-magic
 # Photos to draw words on (synth's photo background kind: desktop wallpapers; photos.py holds one in five out).
 AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
 # Left out on purpose: clones of held-out designs (fonts-texgyre's Termes and Pagella, fonts-croscore's
 # Tinos, fonts-arkpandora, fonts-stix: Times and Palatino like Liberation Serif, Nimbus Roman and P052;
 # the Avería Sans/Serif variants of Averia GWF), which would make the held-out score flatter the model;
 # fonts-lmodern (dozens of near-identical Latin Modern families); fonts-linex (school fonts drawn on ruled
-# lines, a background kind kept out of training); fonts-aenigma (novelty pictures).
+# lines, a background kind kept out of training); fonts-aenigma (novelty pictures); fonts-uralic and
+# fonts-povray (clones of URW's base 35, among them Palatino and Times, held out); fonts-campania (its
+# digits are fractions) and fonts-joscelyn (ornaments past reading).
 
 .PHONY: aocr-fonts aocr-data aocr-train
 aocr-fonts:
