@@ -437,3 +437,22 @@ def test_texture_walls_are_blocks_crossed_by_joints():
         assert steps.mean() < 0.2, steps.mean()  # mostly flat: blocks and joints, not noise
         assert steps.any(axis=1).mean() >= 0.6  # rows cross a vertical joint or a block's edge
         assert np.array_equal(wall, _blocks(np.random.default_rng(seed), 48, 300))
+
+
+def test_noise_screens_are_periodic_patterns_not_noise():
+    """A halftone screen or mesh has a period: its spectrum has a peak far above the rest, which
+    random noise of the same strength does not; it stays in [-1, 1] and is the same for the same seed."""
+    import numpy as np
+
+    from ovconvert.aocr.synth import _screen
+
+    def peak_over_median(pattern):
+        spectrum = np.abs(np.fft.rfft2(pattern - pattern.mean()))
+        return spectrum.max() / np.median(spectrum)
+
+    for seed in range(10):
+        screen = _screen(np.random.default_rng(seed), 48, 300)
+        assert screen.shape == (48, 300) and np.abs(screen).max() <= 1.0
+        assert np.array_equal(screen, _screen(np.random.default_rng(seed), 48, 300))
+        noise = np.random.default_rng(seed).uniform(-1, 1, size=(48, 300))
+        assert peak_over_median(screen) > 5 * peak_over_median(noise), (seed, peak_over_median(screen))

@@ -201,6 +201,20 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float
     return np.asarray(image, dtype=np.float32) / 127.5 - 1
 
 
+def _screen(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A fine periodic pattern in [-1, 1]: a printed halftone screen, a woven fabric, a monitor's
+    mesh, moiré. Two to four gratings a few pixels apart at angles of their own, added up. Random
+    noise has no period, and a model that only saw noise misread small words on such patterns."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    pitch = rng.uniform(2.5, 8.0)
+    count = int(rng.integers(2, 5))
+    pattern = np.zeros((height, width), dtype=np.float32)
+    for angle in rng.uniform(0, np.pi, size=count):
+        period = pitch * rng.uniform(0.8, 1.25)
+        pattern += np.cos(2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) / period + rng.uniform(0, 2 * np.pi))
+    return pattern / count
+
+
 def _blocks(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Bricks, tiles, planks or a facade's windows: a grid of blocks, each its own shade, with joints
     between them (float32 [height, width, 3], to add to a canvas). Words in the wild sit on walls whose
@@ -246,6 +260,8 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
         canvas += ramp[:, :, np.newaxis] * direction
     elif kind == "noise":
         canvas += rng.normal(0, rng.uniform(4, 22), size=canvas.shape).astype(np.float32)
+        if rng.random() < 0.4:
+            canvas += _screen(rng, height, width)[:, :, np.newaxis] * rng.uniform(10, 50)
     elif kind == "texture":  # paper, fabric, stone: noise at two scales, tinted; or a wall of blocks
         strength = rng.uniform(8, 35)
         texture = _smooth_noise(rng, height, width, rng.uniform(2, 12)) * 0.6 \
