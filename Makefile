@@ -33,10 +33,11 @@ test-slow: $(STAMP)
 # AOCR_WORK/model when it has a checkpoint, else starts from the bundled model's weights (which are the
 # newest milestone: they are overwritten in place, docs/aocr.md).
 AOCR_WORK ?= ../aocr-work
-AOCR_SHARDS ?= 004 005 006 007
-# The training background kinds; photo three times over, so that 3 images in 7 sit on a photo (the
-# bundled model's last stage: docs/aocr.md).
-AOCR_BACKGROUNDS ?= plain,gradient,noise,texture,photo,photo,photo
+AOCR_SHARDS ?= 008 009 010 011 012 013
+# The training background kinds, as the bundled model's last stage drew them (docs/aocr.md): a third of
+# the images on a photo, two ninths on a texture (walls of blocks among them), two ninths on noise
+# (periodic screens among them). (Its shards 008-011 were drawn with noise once, before synth had screens.)
+AOCR_BACKGROUNDS ?= plain,gradient,noise,noise,texture,texture,photo,photo,photo
 AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
 # a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).

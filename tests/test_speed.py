@@ -121,7 +121,7 @@ def test_aocr_int8_ir_reads_the_held_out_words_as_the_fp32_ir_does(bundled_aocr_
                                                         [out / "ir" / "aocr.xml", out / "ir-int8" / "aocr.xml"])
     assert len(labels) == 200
     same = sum(a == b for (a, _), (b, _) in zip(fp32, int8))
-    assert same >= 196, same  # 199 measured (step-45150 weights; 198 with step 24400); slack for another CPU
+    assert same >= 196, same  # 199 measured (step-61900 and step-45150 weights; 198 with step 24400); slack for another CPU
     correct = [sum(text == label for (text, _), label in zip(readings, labels)) for readings in (fp32, int8)]
     assert correct[1] >= correct[0] - 4, correct
     # The words read otherwise are close calls for the FP32 IR too (probability 0.07 or less measured):
