@@ -32,8 +32,11 @@ for height in 32 64; do
       # shellcheck disable=SC2086
       "$venv/bin/trdg" -c "$count" -w 1 -f $height -b $background $extra -l en -t 1 -na 2 \
         --output_dir "$images/g$group" > /dev/null 2>&1
-      sed -n "s#^\([^ ]*\) \([0-9A-Za-z]\{1,24\}\)\$#$images/g$group/\1 \2#p" "$images/g$group/labels.txt" \
-        >> "$images/annotations.txt"
+      # trdg now and then fails to draw an image (its photo too small for the text) but keeps the label
+      sed -n "s#^\([^ ]*\) \([0-9A-Za-z]\{1,24\}\)\$#$images/g$group/\1 \2#p" "$images/g$group/labels.txt" |
+        while read -r path label; do
+          if [ -f "$path" ]; then echo "$path $label"; fi
+        done >> "$images/annotations.txt"
     done
   done
 done
