@@ -37,6 +37,19 @@ def test_pretrained_model_reads_held_out_fonts(capsys):
     assert result["word_accuracy"] >= 0.87 and result["char_accuracy"] >= 0.97, result
 
 
+def test_test_writes_every_misread_for_a_look_at_the_images(capsys, tmp_path):
+    misreads = tmp_path / "misreads.tsv"
+    assert aocr_cli("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "", "--max-images", "80",
+                    "--misreads", misreads) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = [line.split("\t") for line in misreads.read_text().splitlines()]
+    assert rows[0] == ["record", "truth", "reading", "probability"]
+    assert len(rows) - 1 == result["misreads"]["rows"] == round(80 * (1 - result["word_accuracy"])) > 0
+    for record, truth, reading, probability in rows[1:]:
+        assert 1 <= int(record) <= 80 and truth != reading and 0 <= float(probability) <= 1
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def test_pretrained_model_is_small_and_self_describing():
     size = sum(p.stat().st_size for p in PRETRAINED.iterdir())
     assert size < 12 * 1024 * 1024

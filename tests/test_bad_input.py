@@ -215,6 +215,8 @@ AOCR_DATASET_CASES = {
     "image is a directory": (lambda t: ("dataset", t / "dir-ann.txt", t / "x.tfrecords"), "is a directory, not an image"),
     "batch size 0": (lambda t: ("train", t / "x.tfrecords", "--batch-size", "0", "--model-dir", t / "m"),
                      "--batch-size 0: give at least 1"),
+    "misreads directory missing": (lambda t: ("test", t / "x.tfrecords", "--misreads", t / "nowhere" / "m.tsv"),
+                                   "--misreads"),
 }
 
 

@@ -7,6 +7,7 @@ default scoring; `--no-distance` reports word accuracy only, as aocr does).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,19 @@ class Score:
     def as_dict(self) -> dict:
         return {"images": self.count, "word_accuracy": round(self.word_accuracy, 4),
                 "char_accuracy": round(self.char_accuracy, 4), "by_length": self.by_length()}
+
+    def write_misreads(self, path: str) -> int:
+        """Every wrong reading as tab-separated record number (1-based, as `aocr dataset` counts them),
+        truth, reading and probability, for a look at the images; the file appears whole or not at all.
+        Returns how many rows it holds."""
+        wrong = [r for r in self.readings if not r.correct]
+        partial = path + ".partial"
+        with open(partial, "w", encoding="utf-8") as out:
+            out.write("record\ttruth\treading\tprobability\n")
+            for reading in wrong:
+                out.write(f"{reading.record}\t{reading.truth}\t{reading.text}\t{reading.probability:.4f}\n")
+        os.replace(partial, path)
+        return len(wrong)
 
 
 def read_batches(trained, batches, keep_details: bool = False):

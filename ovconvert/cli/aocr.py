@@ -140,6 +140,8 @@ def add_arguments(parser) -> None:
     test.add_argument("--no-distance", dest="use_distance", action="store_false", default=True,
                       help="report exact-word accuracy only")
     test.add_argument("--max-images", type=int, default=None, help="stop after this many images")
+    test.add_argument("--misreads", metavar="FILE", default=None,
+                      help="write every wrong reading to FILE (tab-separated: record, truth, reading, probability)")
     _engine_flags(test)
     test.set_defaults(aocr_handler=run_test)
 
@@ -231,6 +233,13 @@ def _check_numbers(args) -> None:
         value = getattr(args, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
             raise UserError(f"--{name.replace('_', '-')} {value}: give at least 1")
+    misreads = getattr(args, "misreads", None)
+    if misreads:
+        target = Path(misreads)
+        if target.is_dir():
+            raise UserError(f"--misreads {misreads} is a directory; give the file to write, e.g. {target / 'misreads.tsv'}")
+        if not target.parent.is_dir():
+            raise UserError(f"--misreads {misreads}: the directory {target.parent} does not exist; create it first")
     output = getattr(args, "output_path", None)
     if output and "://" not in output:
         target = Path(output)
@@ -345,6 +354,8 @@ def run_test(args) -> int:
     if args.visualize:
         from ovconvert.aocr import visualize
         result["visualization"] = visualize.write(score.readings, model.config, args.output_dir)
+    if args.misreads:
+        result["misreads"] = {"path": args.misreads, "rows": score.write_misreads(args.misreads)}
     errors = [r for r in score.readings if not r.correct][:10]
     for reading in errors:
         log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
