@@ -40,6 +40,7 @@ def main() -> None:
 
     from ovconvert import environment
     from ovconvert.aocr import data, evaluate, trained
+    from ovconvert.aocr.config import REREAD_BELOW
     from ovconvert.aocr.openvino_engine import OpenVinoReader
     from ovconvert.families.aocr import PRETRAINED_DIR
 
@@ -54,7 +55,8 @@ def main() -> None:
     print(f"model {model_dir} (max_prediction {model.config.max_prediction}); Tesseract "
           f"{subprocess.run([tesseract, '--version'], capture_output=True, text=True).stdout.split()[1]} --psm 8")
     for records in args.records:
-        ours = evaluate.test(model, [records], batch_size=32, limit=args.max_images, reader=reader)
+        ours = evaluate.test(model, [records], batch_size=32, limit=args.max_images, reader=reader,
+                             reread_below=REREAD_BELOW)  # as `aocr test` reads by default
         wanted = {reading.record for reading in ours.readings}  # the records the model read, numbered from 1
         examples = [data.parse_record(record) for number, record in enumerate(data._records([records]), start=1)
                     if number in wanted]  # (image bytes, label, comment)

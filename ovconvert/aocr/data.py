@@ -40,10 +40,20 @@ def preprocess(encoded_image, config: ModelConfig, width_scale=1.0):
     image wider than the model's width is shrunk to fit rather than dropped (aocr drops it);
     standardized per image, then padded with zeros (the mean) on the right.
     """
+    return fit(decode(encoded_image, config), config, width_scale)
+
+
+def decode(encoded_image, config: ModelConfig):
+    """Encoded image bytes → float32 [H, W, channels] pixels, as they are."""
     image = tf.io.decode_image(encoded_image, channels=3, expand_animations=False)
     image = tf.cast(image, tf.float32)
     if config.channels == 1:
         image = tf.image.rgb_to_grayscale(image)
+    return image
+
+
+def fit(image, config: ModelConfig, width_scale=1.0):
+    """Decoded pixels → the model's input (see preprocess)."""
     shape = tf.shape(image)
     height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
     new_width = tf.cast(tf.round(width * IMAGE_HEIGHT / height * width_scale), tf.int32)
@@ -266,9 +276,10 @@ def tfrecord_paths(pattern: str | list[str]) -> list[str]:
 
 def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, batch_size: int,
             shuffle: bool = False, repeat: int | None = 1, drop_remainder: bool = False,
-            with_records: bool = False, width_jitter: tuple[float, float] | None = None,
+            with_records: bool = False, with_encoded: bool = False, width_jitter: tuple[float, float] | None = None,
             per_file: list[int] | None = None, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers.
+    """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers,
+    and with `with_encoded` then also the encoded images (to read a doubtful one again: aocr/reread.py).
     Records marked unusable by the scan are left out; all the work is TensorFlow ops (no Python per image).
     `width_jitter` (low, high): half the images are squeezed or stretched across by a factor drawn from
     it, so that the model meets condensed and extended letter shapes its fonts do not have.
@@ -301,6 +312,8 @@ def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, ba
             scale = tf.where(tf.random.uniform([]) < 0.5, tf.random.uniform([], *width_jitter), 1.0)
         image = preprocess(example["image"], config, scale)
         targets = encode_label(example["label"])
+        if with_records and with_encoded:
+            return image, targets, example["label"], number, example["image"]
         if with_records:
             return image, targets, example["label"], number
         return image, targets

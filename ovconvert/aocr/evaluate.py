@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ovconvert.aocr import data, inference
+from ovconvert.aocr import data, inference, reread
+from ovconvert.aocr.config import REREAD_BELOW
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -87,18 +88,26 @@ class Score:
         return len(wrong)
 
 
-def read_batches(trained, batches, keep_details: bool = False):
-    """Yield Readings for batches of (images, targets, labels, record numbers)."""
+def read_batches(trained, batches, keep_details: bool = False, reread_below: float = 0.0):
+    """Yield Readings for batches of (images, targets, labels, record numbers[, encoded images]); with
+    `reread_below`, the readings less probable than that are read again narrower and wider
+    (aocr/reread.py: the batches then carry the encoded images)."""
     config = trained.config
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # words read again come in batches of other sizes
     def run(images):
         ids, step_probabilities, attention = inference.step_outputs(trained.model, images)
         text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
         return text, probability, char_probabilities, attention
 
-    for images, _, labels, numbers in batches:
+    def read_pixels(images):
+        text, probability, _, _ = run(images)
+        return [(t.decode("utf-8"), float(p)) for t, p in zip(text.numpy(), probability.numpy())]
+
+    preprocess = reread.Preprocessor(config)
+    for images, _, labels, numbers, *encoded in batches:
         text, probability, char_probabilities, attention = run(images)
+        readings = []
         for i in range(int(tf.shape(images)[0])):
             truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), config)
             reading = Reading(int(numbers[i]), truth, text[i].numpy().decode("utf-8"), float(probability[i]),
@@ -106,27 +115,48 @@ def read_batches(trained, batches, keep_details: bool = False):
             if keep_details:
                 reading.attention = attention[i].numpy()
                 reading.image = images[i].numpy()
-            yield reading
+            readings.append(reading)
+        if reread_below:
+            _reread(readings, list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
+        yield from readings
 
 
-def read_batches_with(reader, trained, batches):
+def read_batches_with(reader, trained, batches, reread_below: float = 0.0):
     """read_batches on another engine: `reader.read_pixels(images)` → [(text, probability)] (the
     OpenVINO IR); attention and per-character probabilities are TensorFlow's only."""
-    for images, _, labels, numbers in batches:
+    preprocess = reread.Preprocessor(trained.config)
+    for images, _, labels, numbers, *encoded in batches:
+        readings = []
         for i, (text, probability) in enumerate(reader.read_pixels(images.numpy())):
             truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), trained.config)
-            yield Reading(int(numbers[i]), truth, text, probability, [])
+            readings.append(Reading(int(numbers[i]), truth, text, probability, []))
+        if reread_below:
+            _reread(readings, list(encoded[0].numpy()), reader.read_pixels, preprocess, reread_below)
+        yield from readings
+
+
+def _reread(readings: list[Reading], encoded_images: list[bytes], read_pixels, preprocess, below: float) -> None:
+    """Replace, in place, the doubtful readings of a batch by the most probable of three widths; a
+    replaced reading keeps no per-character probabilities or attention (they belong to the first)."""
+    first = [(r.text, r.probability) for r in readings]
+    for reading, (text, probability) in zip(readings, reread.reread_doubtful(first, encoded_images, read_pixels,
+                                                                             preprocess, below)):
+        if (text, probability) != (reading.text, reading.probability):
+            reading.text, reading.probability = text, probability
+            reading.char_probabilities, reading.attention = [], None
 
 
 def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = False, limit: int | None = None,
-         log_every: int = 0, reader=None) -> Score:
-    """Read every usable record and score it; `reader` reads with another engine (OpenVINO)."""
+         log_every: int = 0, reader=None, reread_below: float = 0.0) -> Score:
+    """Read every usable record and score it; `reader` reads with another engine (OpenVINO);
+    `reread_below` reads doubtful words again (aocr/reread.py; 0: read once, as aocr does)."""
     report = data.scan(paths, trained.config)
     report.log(", ".join(paths))
-    batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True)
+    batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True,
+                           with_encoded=reread_below > 0)
     score = Score()
-    readings = read_batches(trained, batches, keep_details) if reader is None else \
-        read_batches_with(reader, trained, batches)
+    readings = read_batches(trained, batches, keep_details, reread_below) if reader is None else \
+        read_batches_with(reader, trained, batches, reread_below)
     for reading in readings:
         score.readings.append(reading)
         if log_every and score.count % log_every == 0:
@@ -138,19 +168,29 @@ def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = F
 
 
 class Predictor:
-    """(text, probability) for batches of encoded images: the export's serving function, traced once
-    (a tf.function over a batch of any size) rather than run eagerly image by image."""
+    """(text, probability) for batches of encoded images on TensorFlow: the preprocessing and the model
+    each traced once (a tf.function over a batch of any size) rather than run eagerly image by image;
+    doubtful readings are read again narrower and wider, as on OpenVINO (aocr/reread.py)."""
 
-    def __init__(self, trained):
-        from ovconvert.aocr.export import Reader
+    def __init__(self, trained, reread_below: float = REREAD_BELOW):
+        model, config = trained.model, trained.config
+        self.preprocess = reread.Preprocessor(config)
+        self.reread_below = reread_below
 
-        reader = Reader(trained.model, trained.config)
-        self._read = tf.function(reader.read, input_signature=[tf.TensorSpec([None], tf.string)])
+        @tf.function(reduce_retracing=True)
+        def run(pixels):
+            ids, step_probabilities, _ = inference.step_outputs(model, pixels)
+            text, probability, _ = inference.text_outputs(ids, step_probabilities, config)
+            return text, probability
+
+        self._run = run
+
+    def read_pixels(self, pixels) -> list[tuple[str, float]]:
+        text, probability = self._run(pixels)
+        return [(t.decode("utf-8"), float(p)) for t, p in zip(text.numpy(), probability.numpy())]
 
     def __call__(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
-        outputs = self._read(tf.constant(encoded_images))
-        return [(t.decode("utf-8"), float(p)) for t, p in zip(outputs["output"].numpy(),
-                                                                outputs["probability"].numpy())]
+        return reread.read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below)
 
 
 def predict(trained, encoded_images: list[bytes]):

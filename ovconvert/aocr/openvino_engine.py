@@ -4,13 +4,15 @@ The IR is the one `recipes/aocr.yaml` makes from the model directory — exporte
 image, converted with any batch, and validated against TensorFlow on the sample words — converted once
 per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint).
 TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
-exported with, so both engines see identical pixels; step ids become text in NumPy. The IR is compiled
+exported with, so both engines see identical pixels; step ids become text in NumPy. Doubtful readings
+are read again narrower and wider, as on TensorFlow (aocr/reread.py). The IR is compiled
 pinned to f32, so the strings are TensorFlow's on every CPU (docs/architecture.md, "Precisions").
 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
-sizes rounded up to a power of two (a stream's last, short batch or a person's one-word batches do not
-each cost a compilation of about 2 s), and a batch is padded to its size with copies of its last image.
+sizes rounded up to a power of two from 8 (a stream's last, short batch, the few words read again or a
+person's one-word batches do not each cost a compilation of about 1.5 s), and a batch is padded to its
+size with copies of its last image.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
+from ovconvert.aocr.config import REREAD_BELOW
+from ovconvert.aocr.reread import Preprocessor, read_encoded
 from ovconvert.errors import ToolError
 
 log = logging.getLogger("ovconvert.aocr")
@@ -64,7 +68,7 @@ def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charse
 class OpenVinoReader:
     """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
 
-    def __init__(self, trained, model_dir: str, cache_dir: Path, device: str = "CPU"):
+    def __init__(self, trained, model_dir: str, cache_dir: Path, device: str = "CPU", reread_below: float = REREAD_BELOW):
         import openvino as ov
 
         self.config = trained.config
@@ -73,13 +77,16 @@ class OpenVinoReader:
         self.core, self.device = ov.Core(), device
         self.ir = self.core.read_model(str(xml))
         self.requests = {}  # batch size → infer request of the IR compiled at that static batch
-        self._preprocess = None
+        self.preprocess = Preprocessor(trained.config)
+        self.reread_below = reread_below
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         count = len(pixels)
         if count == 0:
             return []
-        size = 1 << max(count - 1, 0).bit_length()  # the next power of two
+        # 1, or the next power of two from 8 up: a stream's batches and the doubtful words read again
+        # (aocr/reread.py) then need only a few compilations
+        size = 1 if count == 1 else max(8, 1 << (count - 1).bit_length())
         padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),
                                       dtype=np.float32)
         request = self._request(size, padded.shape)
@@ -98,18 +105,5 @@ class OpenVinoReader:
         return self.requests[size]
 
     def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
-        return self.read_pixels(self.preprocess(encoded_images))
-
-    def preprocess(self, encoded_images: list[bytes]) -> np.ndarray:
-        import tensorflow as tf
-
-        from ovconvert.aocr import data
-        from ovconvert.aocr.config import IMAGE_HEIGHT
-
-        if self._preprocess is None:
-            config = self.config
-            spec = tf.TensorSpec([IMAGE_HEIGHT, config.image_width, config.channels], tf.float32)
-            self._preprocess = tf.function(
-                lambda batch: tf.map_fn(lambda encoded: data.preprocess(encoded, config), batch,
-                                        fn_output_signature=spec))
-        return self._preprocess(tf.constant(encoded_images)).numpy()
+        """Encoded images → [(text, probability)]; doubtful readings read again (aocr/reread.py)."""
+        return read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below)

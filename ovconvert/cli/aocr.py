@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ovconvert.aocr.config import REREAD_BELOW
+
 log = logging.getLogger("ovconvert.aocr")
 
 # Model flags → ModelConfig fields; defaults are aocr's (ModelConfig's own defaults).
@@ -48,6 +50,9 @@ def _engine_flags(parser) -> None:
                         help="tensorflow (default), or openvino: the IR recipes/aocr.yaml makes from the model "
                              "(converted once, validated, cached), f32, batched; the same strings")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
+    parser.add_argument("--reread-below", type=_probability, default=REREAD_BELOW, metavar="P",
+                        help=f"read a word again at 0.8x and 1.25x its width when its reading is less probable than "
+                             f"P, and keep the most probable reading (default {REREAD_BELOW}; 0 reads once, as aocr)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where the converted IR is cached (default: $OVCONVERT_CACHE or ~/.cache/ovconvert)")
 
@@ -136,7 +141,8 @@ def add_arguments(parser) -> None:
     _model_flags(test)
     test.add_argument("--output-dir", default="./results", help="where --visualize writes (default ./results)")
     test.add_argument("--visualize", action="store_true",
-                      help="write attention GIFs/PNG strips and an index.html under --output-dir")
+                      help="write attention GIFs/PNG strips and an index.html under --output-dir (reads "
+                           "each word once, at its own width)")
     test.add_argument("--no-distance", dest="use_distance", action="store_false", default=True,
                       help="report exact-word accuracy only")
     test.add_argument("--max-images", type=int, default=None, help="stop after this many images")
@@ -347,7 +353,9 @@ def run_test(args) -> int:
 
         reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device)
     score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
-                          log_every=500, reader=reader)
+                          log_every=500, reader=reader,
+                          # the attention pictures belong to one reading: the one at the word's own width
+                          reread_below=0.0 if args.visualize else args.reread_below)
     result = score.as_dict()
     if not args.use_distance:
         result.pop("char_accuracy")
@@ -405,6 +413,16 @@ def run_predict(args) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
+
+
 def _jitter_range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in text.split(","))
@@ -421,11 +439,12 @@ def _reading_engine(args, model):
         from ovconvert.aocr.openvino_engine import OpenVinoReader
         from ovconvert.stages.acquire import default_cache_dir
 
-        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device)
+        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
+                                args.reread_below)
         return reader.read_encoded
     from ovconvert.aocr import evaluate
 
-    return evaluate.Predictor(model)
+    return evaluate.Predictor(model, args.reread_below)
 
 
 def _stdin_batches(size: int):
