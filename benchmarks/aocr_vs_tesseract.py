@@ -8,6 +8,7 @@ bucket (1–4, 5–8, …) for both, and character accuracy (1 − edit distance
 upper-cased when the model reports upper case. Accuracy only; `aocr_predict.py` measures speed.
 
 Usage: python benchmarks/aocr_vs_tesseract.py SET.tfrecords [...] [--model-dir DIR] [--max-images 300]
+       [--reread-below P]
 """
 
 import argparse
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("records", nargs="+")
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--max-images", type=int, default=300)
+    parser.add_argument("--reread-below", type=float, default=None,
+                        help="as aocr test's (default: its default; 0 reads each word once)")
     args = parser.parse_args()
 
     from ovconvert import environment
@@ -56,7 +59,7 @@ def main() -> None:
           f"{subprocess.run([tesseract, '--version'], capture_output=True, text=True).stdout.split()[1]} --psm 8")
     for records in args.records:
         ours = evaluate.test(model, [records], batch_size=32, limit=args.max_images, reader=reader,
-                             reread_below=REREAD_BELOW)  # as `aocr test` reads by default
+                             reread_below=REREAD_BELOW if args.reread_below is None else args.reread_below)
         wanted = {reading.record for reading in ours.readings}  # the records the model read, numbered from 1
         examples = [data.parse_record(record) for number, record in enumerate(data._records([records]), start=1)
                     if number in wanted]  # (image bytes, label, comment)
