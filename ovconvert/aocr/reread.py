@@ -4,8 +4,8 @@ The model reads a word at the width its aspect ratio gives. A face narrower or w
 was trained on, or a crop that squeezes the letters, can read better squeezed or stretched: read again
 at 0.8× and 1.25× its width, the most probable of the three readings is right more often than the
 first. Only readings less probable than a threshold (`--reread-below`, default 0.5) are read again —
-11% of held-out words, 29% of trdg's — so a stream costs about 1.2–1.6× what reading once does, and
-the bundled model reads 1.4–2.2 points more words on every held-out set (docs/aocr.md, "Reading a
+11% of held-out words, 29% of trdg's — so a stream costs about 1.2–1.7× what reading once does, and
+the bundled model reads 0.7–2.5 points more words on every held-out set (docs/aocr.md, "Reading a
 doubtful word again"). `--reread-below 0` reads once, as aocr does.
 
 Both engines run this code on their own readings of the same pixels, so they still give the same strings.

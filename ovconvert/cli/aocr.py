@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from ovconvert.aocr.config import REREAD_BELOW
+from ovconvert.cli.aocr_predict import run_predict
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -372,47 +372,6 @@ def run_test(args) -> int:
     return 0
 
 
-def run_predict(args) -> int:
-    """Image paths from stdin, read in batches of up to --batch-size (what has arrived is read at once,
-    so an interactive user is answered line by line); one `path<TAB>text<TAB>probability` line each,
-    in input order."""
-    from ovconvert.aocr import trained
-    from ovconvert.aocr.data import readable_image
-
-    model = trained.load(args.model_dir, requested_config(args))
-    read = _reading_engine(args, model)
-    failed = total = 0
-    for paths in _stdin_batches(args.batch_size):
-        results: list = []
-        for path in paths:
-            try:
-                import tensorflow as tf
-
-                with tf.io.gfile.GFile(path, "rb") as handle:
-                    encoded = handle.read()
-            except Exception as error:  # noqa: BLE001 — any unreadable path: say so and go on
-                results.append(f"<error: cannot read: {error.__class__.__name__}>")
-                continue
-            decodable = readable_image(encoded)
-            results.append(decodable if decodable is not None else "<error: not a readable image>")
-        images = [item for item in results if isinstance(item, bytes)]
-        readings = iter(read(images) if images else [])
-        for path, item in zip(paths, results):
-            total += 1
-            if isinstance(item, bytes):
-                text, probability = next(readings)
-                print(f"{path}\t{text}\t{probability:.4g}", flush=True)
-            else:
-                failed += 1
-                print(f"{path}\t{item}", flush=True)
-    if failed:  # every input was tried; the exit code still tells a script that some were not read
-        from ovconvert.errors import UserError
-
-        raise UserError(f"{failed} of {total} inputs could not be read (marked <error: …> above); fix or leave "
-                        "out those paths")
-    return 0
-
-
 def _probability(text: str) -> float:
     try:
         value = float(text)
@@ -431,53 +390,6 @@ def _jitter_range(text: str) -> tuple[float, float]:
     if not 0 < low <= high:
         raise argparse.ArgumentTypeError(f"expected 0 < LOW <= HIGH, got {text!r}")
     return low, high
-
-
-def _reading_engine(args, model):
-    """A function: list of encoded images → [(text, probability)], on the engine asked for."""
-    if args.engine == "openvino":
-        from ovconvert.aocr.openvino_engine import OpenVinoReader
-        from ovconvert.stages.acquire import default_cache_dir
-
-        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
-                                args.reread_below)
-        return reader.read_encoded
-    from ovconvert.aocr import evaluate
-
-    return evaluate.Predictor(model, args.reread_below)
-
-
-def _stdin_batches(size: int):
-    """Lines of stdin in batches of at most `size`: a batch ends when it is full or when no further line
-    arrives within 50 ms (a pipe delivers its lines at once; a person typing gets an answer per line)."""
-    import queue
-    import threading
-
-    lines: queue.Queue = queue.Queue(maxsize=4 * size)
-    done = object()
-
-    def feed():
-        for line in sys.stdin:
-            if line.strip():
-                lines.put(line.strip())
-        lines.put(done)
-
-    threading.Thread(target=feed, daemon=True).start()
-    while True:
-        first = lines.get()
-        if first is done:
-            return
-        batch = [first]
-        while len(batch) < size:
-            try:
-                item = lines.get(timeout=0.05)
-            except queue.Empty:
-                break
-            if item is done:
-                yield batch
-                return
-            batch.append(item)
-        yield batch
 
 
 def run_export(args) -> int:
