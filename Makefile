@@ -42,7 +42,11 @@ AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
 # a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).
 AOCR_CNN_SCALE ?= 0.25
-AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-scale $(AOCR_CNN_SCALE)
+# The encoder's, attention's and decoder's units; a value above the starting model's grows it so that it
+# reads as before (aocr/widen.py).
+AOCR_HIDDEN ?= 128
+AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-scale $(AOCR_CNN_SCALE) \
+	--attn-num-hidden $(AOCR_HIDDEN)
 # Adam's learning rate; an explicit one wins over the checkpoint's on resume. Lower it when the held-out
 # accuracy stops moving (the bundled model's history: 5e-4, 2e-4, 1e-4; then with more fonts 2e-4, 1e-4,
 # 5e-5; then with photos 1e-4, 5e-5; docs/aocr.md).

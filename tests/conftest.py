@@ -148,6 +148,19 @@ def aocr_cli(*args: str) -> int:
     return main([str(a) for a in args])
 
 
+def train_one_step_from(tiny_aocr, model_dir: Path, caplog, changed: dict) -> str:
+    """`aocr train --init-from` the tiny model, one step, with some of its flags' values changed
+    ({"0.125": "0.0625"}); asserts it succeeded with every weight copied and returns the log."""
+    records, source_dir = tiny_aocr
+    flags = [changed.get(flag, flag) for flag in TINY_MODEL_FLAGS]
+    with caplog.at_level(logging.INFO, logger="ovconvert.aocr"):
+        code = aocr_cli("aocr", "train", records, "--model-dir", model_dir, *flags, "--init-from", source_dir,
+                        "--num-steps", "1", "--log-path", "")
+    assert code == 0, caplog.text
+    assert "weights copied" in caplog.text and "(not:" not in caplog.text
+    return caplog.text
+
+
 @pytest.fixture(scope="session")
 def tiny_aocr(tmp_path_factory):
     """A tiny aocr model trained for a few steps on 64 synthetic DejaVu words: (TFRecords, model dir).

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import numpy as np
 import pytest
 
-from conftest import TINY_MODEL_FLAGS, aocr_cli
+from conftest import train_one_step_from
 
 tf = pytest.importorskip("tensorflow")
 
@@ -88,11 +87,5 @@ def test_a_wider_cnn_cannot_be_cut_from_a_narrower_one():
 
 
 def test_train_init_from_a_wider_model_starts_from_its_strongest_filters(tiny_aocr, tmp_path, caplog):
-    records, wide_dir = tiny_aocr  # trained at --cnn-scale 0.125
-    flags = [flag if flag != "0.125" else "0.0625" for flag in TINY_MODEL_FLAGS]
-    with caplog.at_level(logging.INFO, logger="ovconvert.aocr"):
-        code = aocr_cli("aocr", "train", records, "--model-dir", tmp_path / "narrow", *flags, "--init-from",
-                        wide_dir, "--num-steps", "1", "--log-path", "")
-    assert code == 0, caplog.text
-    assert "to 0.0625: each convolution keeps its strongest filters" in caplog.text
-    assert "weights copied" in caplog.text and "(not:" not in caplog.text
+    log = train_one_step_from(tiny_aocr, tmp_path / "narrow", caplog, {"0.125": "0.0625"})  # tiny: 0.125
+    assert "to 0.0625: each convolution keeps its strongest filters" in log

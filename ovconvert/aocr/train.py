@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from ovconvert.aocr import config as config_io
@@ -194,9 +195,10 @@ def _check_optimizer(options: TrainOptions) -> None:
 def copy_weights(source_dir: str, model) -> int:
     """Start `model` from the weights of the model in `source_dir` (same layer path and shape); the rest
     keep their fresh initial values. A source with a wider CNN (a larger --cnn-scale) gives its strongest
-    filters (narrow.py). Returns how many were copied."""
+    filters (narrow.py); one with fewer --attn-num-hidden units is widened to read as it did (widen.py).
+    Returns how many were copied."""
     from ovconvert.aocr import model as model_lib
-    from ovconvert.aocr import narrow, trained
+    from ovconvert.aocr import narrow, trained, widen
 
     loaded = trained.load(source_dir)
     source = model_lib.checkpoint_weights(loaded.model)
@@ -210,6 +212,15 @@ def copy_weights(source_dir: str, model) -> int:
                             f"{model.config.cnn_scale}: {error}") from None
         log.info("narrowing %s's CNN from --cnn-scale %g to %g: each convolution keeps its strongest filters",
                  source_dir, loaded.config.cnn_scale, model.config.cnn_scale)
+    if loaded.config.attn_num_hidden < model.config.attn_num_hidden:
+        try:
+            source = widen.widened_weights({name: np.asarray(value) for name, value in source.items()},
+                                           model.config.attn_num_hidden)
+        except ValueError as error:
+            raise UserError(f"--init-from {source_dir}: cannot widen it to --attn-num-hidden "
+                            f"{model.config.attn_num_hidden}: {error}") from None
+        log.info("widening %s's encoder, attention and decoder from %d to %d units; it reads as before",
+                 source_dir, loaded.config.attn_num_hidden, model.config.attn_num_hidden)
     copied = [name for name, variable in target.items()
               if name in source and tuple(source[name].shape) == tuple(variable.shape)]
     if not copied:
