@@ -80,6 +80,25 @@ def test_pretrained_model_is_small_and_self_describing():
     assert config["charset"] == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" and config["max_prediction"] == 24
 
 
+def test_make_aocr_train_continues_the_bundled_model_with_its_own_configuration():
+    """`make aocr-train` starts from the bundled weights: its model flags must be the bundled config's, or
+    the weights that no longer fit would silently start from scratch."""
+    import shlex
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry_run = subprocess.run(["make", "-n", "aocr-train"], cwd=REPO, capture_output=True, text=True, check=True)
+    line = next(line for line in dry_run.stdout.replace("\\\n", " ").splitlines() if "aocr train" in line)
+    words = shlex.split(line)
+    flags = {word[2:].replace("-", "_"): value for word, value in zip(words, words[1:]) if word.startswith("--")}
+    config = json.loads((PRETRAINED / "config.json").read_text())
+    for name in ("max_width", "max_height", "max_prediction", "cnn_scale", "attn_num_hidden"):
+        assert float(flags[name]) == float(config[name]), name
+    assert flags["init_from"] == "pretrained"
+
+
 @pytest.mark.slow  # 200 words on both engines; test_predict_on_both_engines_prints_the_same_lines runs by default
 def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     """`aocr test` and `aocr predict` with --engine openvino: the IR recipes/aocr.yaml makes (converted
