@@ -99,6 +99,15 @@ def test_make_aocr_train_continues_the_bundled_model_with_its_own_configuration(
     assert flags["init_from"] == "pretrained"
 
 
+def test_the_ir_is_compiled_at_few_batch_sizes_and_pads_little():
+    from ovconvert.aocr.openvino_engine import compiled_batch_size
+
+    sizes = {count: compiled_batch_size(count) for count in range(1, 129)}
+    assert all(size >= count for count, size in sizes.items())
+    assert set(sizes[count] for count in range(1, 65)) == {1, 8, 16, 24, 32, 64}  # a stream of 32 and its re-reads
+    assert max(size - count for count, size in sizes.items() if count <= 32) == 7
+
+
 @pytest.mark.slow  # 200 words on both engines; test_predict_on_both_engines_prints_the_same_lines runs by default
 def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     """`aocr test` and `aocr predict` with --engine openvino: the IR recipes/aocr.yaml makes (converted

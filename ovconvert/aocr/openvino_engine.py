@@ -10,9 +10,9 @@ pinned to f32, so the strings are TensorFlow's on every CPU (docs/architecture.m
 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
-sizes rounded up to a power of two from 8 (a stream's last, short batch, the few words read again or a
-person's one-word batches do not each cost a compilation of about 1.5 s), and a batch is padded to its
-size with copies of its last image.
+sizes rounded up to a multiple of 8, and past 32 to a power of two (a stream's last, short batch, the few
+words read again or a person's one-word batches do not each cost a compilation of about 1.5 s), and a
+batch is padded to its size with copies of its last image.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charse
     return text, probability
 
 
+def compiled_batch_size(count: int) -> int:
+    """The static batch `count` images are read at: 1; a multiple of 8 up to 32; then a power of two.
+    A stream's batches and the doubtful words read again (aocr/reread.py: two rows a word, so 2–64 rows)
+    then need at most six compilations, and a batch of re-read rows is padded by at most 7 up to 32."""
+    if count <= 1:
+        return 1
+    if count <= 32:
+        return -(-count // 8) * 8
+    return 1 << (count - 1).bit_length()
+
+
 class OpenVinoReader:
     """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
 
@@ -84,9 +95,7 @@ class OpenVinoReader:
         count = len(pixels)
         if count == 0:
             return []
-        # 1, or the next power of two from 8 up: a stream's batches and the doubtful words read again
-        # (aocr/reread.py) then need only a few compilations
-        size = 1 if count == 1 else max(8, 1 << (count - 1).bit_length())
+        size = compiled_batch_size(count)
         padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),
                                       dtype=np.float32)
         request = self._request(size, padded.shape)
