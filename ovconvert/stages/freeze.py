@@ -96,11 +96,28 @@ def _has_node(graph, name: str) -> bool:
         return False
 
 
+def _seed_random_ops(graph) -> None:
+    """Give every random op that has no seed a fixed one, so that initializer weights are the same in every
+    run: a conversion check on random weights then passes or fails the same way each time.
+    # NOTE: unseeded, the aocr TF 1.15 fixture's random weights once left two logits tied closely enough
+    # that TensorFlow and the IR picked different ids after the end of a word (max_abs_diff 23); a check
+    # that fails one run in many is worse than one that always fails.
+    """
+    from tensorflow.core.framework import attr_value_pb2
+
+    for index, op in enumerate(graph.get_operations()):
+        attrs = op.node_def.attr
+        if "seed" in attrs and "seed2" in attrs and attrs["seed"].i == 0 and attrs["seed2"].i == 0:
+            op._set_attr("seed", attr_value_pb2.AttrValue(i=1))  # no public setter for a built op's attr
+            op._set_attr("seed2", attr_value_pb2.AttrValue(i=index + 1))
+
+
 def _restore_or_initialize(session, graph, spec: Freeze) -> None:
     import tensorflow as tf
 
     with graph.as_default():
         if spec.weights == "initializers":
+            _seed_random_ops(graph)
             session.run(tf.compat.v1.global_variables_initializer())
             session.run(tf.compat.v1.tables_initializer())
             return
