@@ -13,6 +13,26 @@ import pytest
 from conftest import REPO, fixture_path
 
 
+def test_random_initial_weights_are_the_same_in_every_run(cli, tmp_path):
+    """freeze.weights=initializers seeds the graph's unseeded random ops: the check is reproducible."""
+    import numpy as np
+    import tensorflow as tf
+
+    export = fixture_path("aocr-tf1.15")
+    weights = []
+    for run in ("first", "second"):
+        code, _, err = cli("run", "recipes/aocr-legacy.yaml", "--source", export, "--set",
+                           "freeze.weights=initializers", "-o", tmp_path / run, "--cache-dir", tmp_path / f"cache-{run}")
+        assert code == 0, err
+        graph = tf.compat.v1.GraphDef.FromString((tmp_path / run / "frozen.pb").read_bytes())
+        weights.append({node.name: tf.make_ndarray(node.attr["value"].tensor) for node in graph.node
+                        if node.op == "Const" and node.attr["value"].tensor.tensor_shape.dim
+                        and np.prod([d.size for d in node.attr["value"].tensor.tensor_shape.dim]) > 100})
+    assert len(weights[0]) > 20 and weights[0].keys() == weights[1].keys()
+    for name, value in weights[0].items():
+        np.testing.assert_array_equal(value, weights[1][name], err_msg=name)
+
+
 def test_aocr_export_converts_and_reads_the_same_as_tensorflow(cli, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ovconvert")
     export = fixture_path("aocr-tf1.15")
