@@ -201,12 +201,11 @@ def copy_weights(source_dir: str, model) -> int:
     from ovconvert.aocr import narrow, trained, widen
 
     loaded = trained.load(source_dir)
-    source = model_lib.checkpoint_weights(loaded.model)
+    source = {name: np.asarray(value) for name, value in model_lib.checkpoint_weights(loaded.model).items()}
     target = model_lib.checkpoint_weights(model)
     if loaded.config.cnn_scale > model.config.cnn_scale:
         try:
-            source = narrow.narrowed_weights({name: value.numpy() for name, value in source.items()},
-                                             {name: tuple(variable.shape) for name, variable in target.items()})
+            source = narrow.narrowed_weights(source, {name: tuple(variable.shape) for name, variable in target.items()})
         except ValueError as error:
             raise UserError(f"--init-from {source_dir}: cannot narrow its CNN to --cnn-scale "
                             f"{model.config.cnn_scale}: {error}") from None
@@ -214,8 +213,7 @@ def copy_weights(source_dir: str, model) -> int:
                  source_dir, loaded.config.cnn_scale, model.config.cnn_scale)
     if loaded.config.attn_num_hidden < model.config.attn_num_hidden:
         try:
-            source = widen.widened_weights({name: np.asarray(value) for name, value in source.items()},
-                                           model.config.attn_num_hidden)
+            source = widen.widened_weights(source, model.config.attn_num_hidden)
         except ValueError as error:
             raise UserError(f"--init-from {source_dir}: cannot widen it to --attn-num-hidden "
                             f"{model.config.attn_num_hidden}: {error}") from None

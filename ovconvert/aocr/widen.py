@@ -79,10 +79,8 @@ def widened_weights(source: dict, hidden: int, seed: int = 0) -> dict:
     """Source weights (name → array) with the encoder, the attention and the decoder widened to `hidden`
     units (--attn-num-hidden); the CNN, the embedding and the classifier's biases are returned as they are.
     Raises ValueError when `hidden` is below the source's, or the source is not an LSTM model."""
-    if "decoder_cell0.recurrent_kernel" not in source or np.asarray(source["decoder_cell0.bias"]).ndim != 1:
-        raise ValueError("only LSTM models can be widened (not --use-gru)")
     old = np.asarray(source["decoder_cell0.recurrent_kernel"]).shape[0]
-    if np.asarray(source["decoder_cell0.bias"]).shape[0] != LSTM_GATES * old:
+    if np.asarray(source["decoder_cell0.bias"]).shape != (LSTM_GATES * old,):  # a GRU's is [2, 3·units]
         raise ValueError("only LSTM models can be widened (not --use-gru)")
     rng = np.random.default_rng(seed)
     widened = dict(source)
