@@ -115,6 +115,75 @@ def test_preprocessing_shrinks_wide_images_instead_of_dropping_them():
     assert np.abs(image[:, -5:]).sum() > 0  # the text reaches the right edge: shrunk, not cropped or padded
 
 
+def _encoded(image, format, **params):
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **params)
+    return buffer.getvalue()
+
+
+def test_opaque_images_decode_exactly_as_their_rgb_pixels():
+    """Grey, RGB and palette files without transparency: decode() gives what TensorFlow's own RGB
+    decoding gives, so training, held-out figures and exported graphs see the pixels they always saw."""
+    import numpy as np
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    word = words.render("Opaque")
+    config = ModelConfig(charset="AB", channels=3)
+    for encoded in (_encoded(word, "PNG"), _encoded(word.convert("L"), "PNG"), _encoded(word, "JPEG"),
+                    _encoded(word.convert("P"), "GIF"), _encoded(word, "BMP")):
+        expected = tf.cast(tf.io.decode_image(encoded, channels=3, expand_animations=False), tf.float32)
+        assert np.array_equal(data.decode(encoded, config).numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("ink, mode", [((0, 0, 0), "RGBA"), ((255, 255, 255), "RGBA"), ((0, 0, 0), "LA"),
+                                       ((0, 0, 0), "GIF")])
+def test_a_word_on_a_transparent_background_decodes_as_its_ink_on_a_contrasting_one(ink, mode):
+    """Transparent pixels are often black: with the alpha dropped, black ink on them vanished and the
+    bundled model read nothing. Now dark ink is flattened onto white and light ink onto black, so the
+    image decodes as the same word drawn on an opaque background (within the antialiasing's rounding)."""
+    import numpy as np
+    from PIL import Image
+
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    coverage = 255 - np.asarray(words.render("Clear").convert("L"), dtype=np.int32)  # the ink's alpha
+    alpha = Image.fromarray(coverage.astype(np.uint8), "L")
+    if mode == "GIF":  # a palette with one transparent entry, black: the text is black, the rest see-through
+        transparent = Image.fromarray(np.where(coverage > 127, 1, 0).astype(np.uint8), "P")
+        transparent.putpalette([0, 0, 0] * 256)
+        encoded = data.readable_image(_encoded(transparent, "GIF", transparency=0))
+        opaque = np.where(coverage > 127, 0, 255)
+    else:
+        layer = Image.new("RGBA", alpha.size, ink + (0,))
+        layer.putalpha(alpha)
+        encoded = _encoded(layer.convert(mode), "PNG")
+        behind = 255 - ink[0]
+        opaque = behind + (ink[0] - behind) * coverage / 255.0  # the same ink drawn on an opaque background
+    config = ModelConfig(charset="AB", channels=1)
+    decoded = data.decode(encoded, config).numpy()[:, :, 0]
+    assert np.abs(decoded - opaque).max() <= 2.0
+
+
+def test_a_fourth_channel_that_is_zero_everywhere_is_no_transparency():
+    """Some BMP writers leave the fourth byte of every pixel 0: read as alpha, the image would vanish."""
+    import numpy as np
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+
+    rgb = np.random.default_rng(0).integers(0, 256, size=(8, 20, 3)).astype(np.float32)
+    unused = tf.concat([rgb, tf.zeros([8, 20, 1])], axis=-1)
+    assert np.array_equal(data.flatten_alpha(unused).numpy(), rgb)
+
+
 def test_synth_is_deterministic_for_a_seed_and_writes_atomically(tmp_path, capsys):
     for name in ("a", "b"):
         assert aocr_cli("aocr", "synth", "20", tmp_path / f"{name}.tfrecords", "--all-fonts", "--fonts", "DejaVu*",

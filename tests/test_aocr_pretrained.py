@@ -129,10 +129,17 @@ def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
 
     from ovconvert.families import words
 
+    from PIL import Image, ImageOps
+
     names = []
     for index, text in enumerate(["OPENVINO", "CAT", "2024", "IR42", "MODEL"] * 3):
         words.render(text).save(tmp_path / f"{index:02d}.png")
         names.append(f"{index:02d}.png")
+    # the last word again as black ink on transparent black pixels, as `convert -background none` draws it
+    transparent = Image.new("RGBA", words.render("MODEL").size, (0, 0, 0, 0))
+    transparent.putalpha(ImageOps.invert(words.render("MODEL").convert("L")))
+    transparent.save(tmp_path / "transparent.png")
+    names.append("transparent.png")
     outputs = {}
     # `--model-dir pretrained` names the bundled model, as the full path does.
     for engine, model_dir in (("tensorflow", str(PRETRAINED)), ("openvino", "pretrained")):
@@ -144,6 +151,7 @@ def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
         outputs[engine] = [line.split("\t") for line in done.stdout.splitlines()]
     assert [row[:2] for row in outputs["openvino"]] == [row[:2] for row in outputs["tensorflow"]]
     assert [row[0] for row in outputs["openvino"]] == names  # every path, in input order
+    assert outputs["openvino"][-1][1] == outputs["openvino"][-2][1] == "MODEL"  # the alpha was not dropped
     for ov_row, tf_row in zip(outputs["openvino"], outputs["tensorflow"]):
         assert abs(float(ov_row[2]) - float(tf_row[2])) < 1e-3
 

@@ -44,12 +44,37 @@ def preprocess(encoded_image, config: ModelConfig, width_scale=1.0):
 
 
 def decode(encoded_image, config: ModelConfig):
-    """Encoded image bytes → float32 [H, W, channels] pixels, as they are."""
-    image = tf.io.decode_image(encoded_image, channels=3, expand_animations=False)
-    image = tf.cast(image, tf.float32)
+    """Encoded image bytes → float32 [H, W, channels] pixels, transparency flattened (see flatten_alpha)."""
+    # channels=0: the file's own channels (grey, grey+alpha, RGB, RGBA), so that the alpha is not dropped
+    image = tf.cast(tf.io.decode_image(encoded_image, channels=0, expand_animations=False), tf.float32)
+    image = flatten_alpha(image)
     if config.channels == 1:
         image = tf.image.rgb_to_grayscale(image)
     return image
+
+
+def flatten_alpha(image):
+    """float32 [H, W, 1…4] pixels → [H, W, 3]: grey made RGB, and an alpha channel flattened onto white
+    behind dark ink or black behind light ink.
+
+    Word images with a transparent background are common (ImageMagick's `-background none`, design
+    tools, PNG overlays), and their transparent pixels are often black: with the alpha dropped, black
+    text on them is black on black and reads as nothing. The ink's colour is the alpha-weighted mean, so
+    an opaque image comes out exactly as it went in. Arithmetic only, no branches: the same ops run in
+    training, in both engines and in the exported graph.
+    """
+    channels = tf.shape(image)[-1]
+    has_alpha = tf.equal(channels % 2, 0)  # 2: grey+alpha, 4: RGBA
+    alpha = image[..., -1:] / 255.0
+    # no alpha, or an alpha that is 0 everywhere (some BMP writers leave the fourth byte 0): opaque
+    opaque = tf.logical_or(tf.logical_not(has_alpha), tf.equal(tf.reduce_max(alpha), 0.0))
+    alpha = tf.where(opaque, tf.ones_like(alpha), alpha)
+    colour_channels = channels - tf.cast(has_alpha, tf.int32)
+    colour = tf.gather(image, tf.minimum(tf.range(3), colour_channels - 1), axis=-1)  # grey → [g, g, g]
+    ink = tf.reduce_sum(colour * alpha, axis=[0, 1]) / tf.maximum(tf.reduce_sum(alpha), 1e-6)
+    ink_is_dark = tf.tensordot(ink, tf.constant([0.299, 0.587, 0.114]), 1) < 128.0
+    background = tf.where(ink_is_dark, 255.0, 0.0)
+    return tf.ensure_shape(colour * alpha + background * (1.0 - alpha), [None, None, 3])
 
 
 def fit(image, config: ModelConfig, width_scale=1.0):
@@ -154,19 +179,22 @@ def image_is_readable(data: bytes) -> bool:
 
 def readable_image(data: bytes) -> bytes | None:
     """The image as the model can decode it: the same bytes for JPEG, PNG, GIF and BMP; for another
-    format Pillow reads (TIFF, WebP, …; scanners and browsers write them) the same pixels as a PNG, so
-    that one such file does not fail a whole batch inside TensorFlow; None when it is no image."""
+    format Pillow reads (TIFF, WebP, …; scanners and browsers write them), and for a GIF with a
+    transparent colour, the same pixels as a PNG, so that one such file does not fail a whole batch
+    inside TensorFlow and keeps its transparency; None when it is no image."""
     from PIL import Image
 
     image = _opened(data)
     if image is None:
         return None
-    if image.format in TF_IMAGE_FORMATS:
-        return data
+    if image.format in TF_IMAGE_FORMATS and not (image.format == "GIF" and "transparency" in image.info):
+        return data  # (TensorFlow decodes a GIF without its transparency: such a one is made a PNG below)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: scaled to 8 bits
         pixels = np.asarray(image, dtype=np.float64)
         top = 65535.0 if pixels.max() > 255 else 255.0
         image = Image.fromarray(np.clip(pixels * 255.0 / top, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # a palette's transparent entry as an alpha channel decode() reads
     elif image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB
     buffer = io.BytesIO()
