@@ -367,6 +367,27 @@ def test_width_jitter_squeezes_and_stretches_the_word_across(tmp_path, capsys):
     assert refused.value.code == 2 and "--width-jitter: expected 0 < LOW <= HIGH" in capsys.readouterr().err
 
 
+def test_synth_crops_a_third_of_its_words_at_the_font_line_box_as_text_generators_do():
+    """A lower-case word without ascenders or descenders ("saw") cropped at the font's line box is as
+    high as ascent plus descent, its letters half the height, as trdg or a browser sizes a word; cropped
+    around the ink only, it rarely was (13% of draws: the loose crops), and the model read such words
+    worse. Every crop keeps all the ink."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ovconvert.aocr import synth
+
+    font = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 40)
+    ascent, descent = font.getmetrics()
+    masks = [synth._draw_text("saw", font, 0.0, np.random.default_rng(seed), 40) for seed in range(400)]
+    line_high = [mask for mask in masks if mask.height >= ascent + descent]
+    assert 0.3 <= len(line_high) / len(masks) <= 0.6
+    canvas = Image.new("L", (300, 150), 0)
+    ImageDraw.Draw(canvas).text((40, 40), "saw", fill=255, font=font)
+    ink = np.asarray(canvas, dtype=np.int64).sum()
+    assert all(np.asarray(mask, dtype=np.int64).sum() == ink for mask in line_high)
+
+
 def test_synth_draws_each_design_as_often_however_many_families_it_is_sold_as(tmp_path):
     """Three DejaVu families are one design; a fourth family of another design is drawn about half the
     time, not a quarter, so a design split into many families does not crowd out the others."""

@@ -138,7 +138,8 @@ def _case_variants(word: str, rng: np.random.Generator, force_uppercase: bool) -
     if not force_uppercase:
         return word, word
     choice = rng.random()
-    drawn = word.lower() if choice < 0.35 else word.capitalize() if choice < 0.55 else word.upper()
+    # mostly lower case, as running text and most people's word images are (the line box, _draw_text)
+    drawn = word.lower() if choice < 0.45 else word.capitalize() if choice < 0.7 else word.upper()
     return drawn, word.upper()
 
 
@@ -163,8 +164,13 @@ def _colours(rng: np.random.Generator) -> tuple[tuple, tuple]:
 def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np.random.Generator,
                size: int) -> Image.Image:
     """The text as a mask (L image, 255 = ink) with margins around it: a loose crop (up to a text height
-    around it), a usual one, or a tight one (the ink box, sometimes a pixel into it, as a text detector's
-    crop would be)."""
+    around it), a usual one, a tight one (the ink box, sometimes a pixel into it, as a text detector's
+    crop would be), or the font's line box (ascender to descender, whatever the letters reach).
+
+    The line box is how text generators and layout engines size a word (trdg, a browser's text box, a
+    label printer): a lower-case word then fills half the height, and at the model's 32 pixels it is
+    about 10 pixels a letter across. Cropped only around the ink, nine in ten training words were wider
+    than that, and words drawn by such tools read worse and better stretched (docs/aocr.md)."""
     advances = [font.getlength(ch) for ch in text]
     width = int(sum(advances) + tracking * max(len(text) - 1, 0)) + 1
     ascent, descent = font.getmetrics()
@@ -180,9 +186,14 @@ def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np
             x += advance + tracking
     box = mask.getbbox() or (0, 0, mask.width, mask.height)
     crop = rng.random()
-    if crop < 0.2:  # tight
+    if crop < 0.35:  # the line box (drawn with its ascender line at y = pad), never cutting ink that leaves it
+        line_top = pad - int(rng.uniform(0.0, 0.35) * size)
+        line_bottom = pad + ascent + descent + int(rng.uniform(0.0, 0.35) * size)
+        margins = [int(rng.uniform(0.0, 0.3) * size) + 1, max(0, box[1] - line_top),
+                   int(rng.uniform(0.0, 0.3) * size) + 1, max(0, line_bottom - box[3])]
+    elif crop < 0.5:  # tight
         margins = [int(rng.integers(-1, 3)) for _ in range(4)]
-    elif crop < 0.35:  # loose
+    elif crop < 0.62:  # loose
         margins = [int(rng.uniform(0.2, 1.0) * size) for _ in range(2)] + \
                   [int(rng.uniform(0.1, 0.8) * size) for _ in range(2)]
         margins = [margins[0], margins[2], margins[1], margins[3]]
