@@ -388,6 +388,25 @@ def test_synth_crops_a_third_of_its_words_at_the_font_line_box_as_text_generator
     assert all(np.asarray(mask, dtype=np.int64).sum() == ink for mask in line_high)
 
 
+def test_grain_is_as_strong_in_the_model_pixels_however_large_the_word_is_drawn():
+    """Grain drawn per pixel of a large rendering averaged away when the model resized it to 32 pixels
+    high, so only words drawn small were grainy, unlike a scan or trdg's noise at 32 pixels. _grain draws
+    one value per model pixel: after the resize it keeps most of its strength; half the time it is grey."""
+    import numpy as np
+    import tensorflow as tf
+
+    from ovconvert.aocr import synth
+
+    strengths, grey = [], 0
+    for seed in range(20):
+        grain = synth._grain(np.random.default_rng(seed), 96, 480, 10.0)
+        seen = tf.image.resize(grain, [32, 160], antialias=True).numpy()  # as data.fit resizes it
+        strengths.append(seen[2:-2, 2:-2].std())
+        grey += bool(np.array_equal(grain[..., 0], grain[..., 2]))
+    assert np.mean(strengths) > 5.0  # about 6.3; per-pixel noise of 10 comes out about 2.3
+    assert 4 <= grey <= 16
+
+
 def test_synth_draws_each_design_as_often_however_many_families_it_is_sold_as(tmp_path):
     """Three DejaVu families are one design; a fourth family of another design is drawn about half the
     time, not a quarter, so a design split into many families does not crowd out the others."""

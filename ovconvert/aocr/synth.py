@@ -205,6 +205,20 @@ def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np
     return mask.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
+def _grain(rng: np.random.Generator, height: int, width: int, strength: float) -> np.ndarray:
+    """Gaussian grain [height, width, 3] of standard deviation `strength`, drawn in the pixels the model
+    sees (the image is resized to IMAGE_HEIGHT high, as blur is in render()): one value for each model
+    pixel, so a word drawn large is as grainy as one drawn at 32 pixels, where the resize does not
+    average the grain away. Grey (the same in every channel: paper, a sensor's luminance) half the time;
+    per-channel noise loses a third of its strength in the model's grey pixels."""
+    cell = max(1.0, height / IMAGE_HEIGHT)
+    rows, columns = max(1, int(round(height / cell))), max(1, int(round(width / cell)))
+    noise = rng.normal(0, strength, size=(rows, columns, 1 if rng.random() < 0.5 else 3)).astype(np.float32)
+    ys = np.minimum((np.arange(height) / cell).astype(int), rows - 1)
+    xs = np.minimum((np.arange(width) / cell).astype(int), columns - 1)
+    return np.broadcast_to(noise[ys][:, xs], (height, width, 3))
+
+
 def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: float) -> np.ndarray:
     """Noise in [-1, 1] with features about `cell` pixels across (upsampled random values)."""
     small = rng.uniform(-1, 1, size=(max(2, int(height / cell) + 2), max(2, int(width / cell) + 2)))
@@ -270,7 +284,7 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
         ramp = (np.cos(angle) * xs / max(width, 1) + np.sin(angle) * ys / max(height, 1)) - 0.5
         canvas += ramp[:, :, np.newaxis] * direction
     elif kind == "noise":
-        canvas += rng.normal(0, rng.uniform(4, 22), size=canvas.shape).astype(np.float32)
+        canvas += _grain(rng, height, width, rng.uniform(4, 22))
         if rng.random() < 0.4:
             canvas += _screen(rng, height, width)[:, :, np.newaxis] * rng.uniform(10, 50)
     elif kind == "texture":  # paper, fabric, stone: noise at two scales, tinted; or a wall of blocks
@@ -335,7 +349,7 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         text_colour = _readable_on(canvas, alpha, text_colour, rng)
     canvas = canvas * (1 - alpha) + np.asarray(text_colour, dtype=np.float32) * alpha
     if background != "noise" and rng.random() < 0.3:
-        canvas += rng.normal(0, rng.uniform(2, 10), size=canvas.shape).astype(np.float32)
+        canvas += _grain(rng, canvas.shape[0], canvas.shape[1], rng.uniform(2, 10))
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.4:
         # Blur as the model sees it: the image is resized to IMAGE_HEIGHT pixels high, so a radius
