@@ -3,7 +3,7 @@ in one run on the same images.
 
 Renders --count word images (held-out fonts, lengths up to the model's max_prediction) to PNG files,
 then times reading all of them the way `aocr predict` does — file read, decode and preprocess, the
-network, ids to text, the doubtful words read again narrower and wider (and, for comparison, reading
+network, ids to text, the doubtful and narrow words read again at other widths (and, for comparison, reading
 each word once) — in batches of --batch-size, in a second pass after a first one that traces and
 compiles; the IR is the cached, validated conversion `--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a
 process per word, as people script it, on the first --tesseract-count images. Prints ms per word, the

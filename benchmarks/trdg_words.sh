@@ -3,9 +3,11 @@
 # aocr users most often make their data with, and one this project never trains with. Its own fonts
 # (a dozen families), its English dictionary (1-20 letters, mostly lower case) and its four background
 # kinds (Gaussian noise, plain, quasicrystal, its four photos), 32 and 64 pixels high, half of them
-# skewed and blurred at random: 16 groups of COUNT words, labels outside 0-9A-Za-z left out.
+# skewed and blurred at random: 16 groups of COUNT words (2 heights × 4 kinds × straight or skewed),
+# labels outside 0-9A-Za-z left out.
 #
 #   sh benchmarks/trdg_words.sh OUT.tfrecords [COUNT]      (COUNT per group, default 35: about 520 words)
+#   TRDG_BACKGROUNDS="0 1" sh benchmarks/trdg_words.sh …   (only trdg's Gaussian noise and plain kinds)
 #   .venv/bin/ovconvert aocr test OUT.tfrecords --model-dir pretrained --engine openvino --log-path ''
 #
 # trdg pins libraries older than ovconvert's (Pillow < 10 for FreeTypeFont.getsize, numpy < 2), so it
@@ -25,7 +27,7 @@ images=$(mktemp -d)
 trap 'rm -rf "$images"' EXIT
 group=0
 for height in 32 64; do
-  for background in 0 1 2 3; do
+  for background in ${TRDG_BACKGROUNDS:-0 1 2 3}; do
     for extra in "" "-k 3 -rk -bl 1 -rbl"; do
       group=$((group + 1))
       # -na 2: files named by number, the true text in labels.txt (file names lose apostrophes)

@@ -20,8 +20,8 @@ IMAGE_HEIGHT = 32
 # aocr's CNN: 3×3 convolutions with these filters, then a 2×2 one; `cnn_scale` scales them all (the
 # bundled model uses 0.5 to stay a few MB and train on a CPU).
 CNN_FILTERS = (64, 128, 256, 256, 512, 512, 512)
-# test and predict read a word again narrower and wider when its reading is less probable than this
-# (aocr/reread.py; --reread-below, 0 to read once as aocr does).
+# test and predict read a word again at other widths when its reading is less probable than this, or
+# its characters narrow (aocr/reread.py; --reread-below, 0 to read once as aocr does).
 REREAD_BELOW = 0.5
 
 

@@ -90,8 +90,8 @@ class Score:
 
 def read_batches(trained, batches, keep_details: bool = False, reread_below: float = 0.0):
     """Yield Readings for batches of (images, targets, labels, record numbers[, encoded images]); with
-    `reread_below`, the readings less probable than that are read again narrower and wider
-    (aocr/reread.py: the batches then carry the encoded images)."""
+    `reread_below`, the doubtful and the narrow words are read again at other widths (aocr/reread.py:
+    the batches then carry the encoded images)."""
     config = trained.config
 
     @tf.function(reduce_retracing=True)  # words read again come in batches of other sizes
@@ -117,7 +117,7 @@ def read_batches(trained, batches, keep_details: bool = False, reread_below: flo
                 reading.image = images[i].numpy()
             readings.append(reading)
         if reread_below:
-            _reread(readings, list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
+            _read_again(readings, images.numpy(), list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
         yield from readings
 
 
@@ -126,21 +126,25 @@ def read_batches_with(reader, trained, batches, reread_below: float = 0.0):
     OpenVINO IR); attention and per-character probabilities are TensorFlow's only."""
     preprocess = reread.Preprocessor(trained.config)
     for images, _, labels, numbers, *encoded in batches:
+        images = images.numpy()
         readings = []
-        for i, (text, probability) in enumerate(reader.read_pixels(images.numpy())):
+        for i, (text, probability) in enumerate(reader.read_pixels(images)):
             truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), trained.config)
             readings.append(Reading(int(numbers[i]), truth, text, probability, []))
         if reread_below:
-            _reread(readings, list(encoded[0].numpy()), reader.read_pixels, preprocess, reread_below)
+            _read_again(readings, images, list(encoded[0].numpy()), reader.read_pixels, preprocess, reread_below)
         yield from readings
 
 
-def _reread(readings: list[Reading], encoded_images: list[bytes], read_pixels, preprocess, below: float) -> None:
-    """Replace, in place, the doubtful readings of a batch by the most probable of three widths; a
-    replaced reading keeps no per-character probabilities or attention (they belong to the first)."""
+def _read_again(readings: list[Reading], images, encoded_images: list[bytes], read_pixels, preprocess,
+                below: float) -> None:
+    """Replace, in place, the readings of a batch that a reading at another width beats (aocr/reread.py;
+    `images`: the batch as first read); a replaced reading keeps no per-character probabilities or
+    attention (they belong to the first)."""
     first = [(r.text, r.probability) for r in readings]
-    for reading, (text, probability) in zip(readings, reread.reread_doubtful(first, encoded_images, read_pixels,
-                                                                             preprocess, below)):
+    for reading, (text, probability) in zip(readings, reread.read_again(first, encoded_images,
+                                                                        reread.content_widths(images),
+                                                                        read_pixels, preprocess, below)):
         if (text, probability) != (reading.text, reading.probability):
             reading.text, reading.probability = text, probability
             reading.char_probabilities, reading.attention = [], None
@@ -149,7 +153,7 @@ def _reread(readings: list[Reading], encoded_images: list[bytes], read_pixels, p
 def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = False, limit: int | None = None,
          log_every: int = 0, reader=None, reread_below: float = 0.0) -> Score:
     """Read every usable record and score it; `reader` reads with another engine (OpenVINO);
-    `reread_below` reads doubtful words again (aocr/reread.py; 0: read once, as aocr does)."""
+    `reread_below` reads doubtful and narrow words again (aocr/reread.py; 0: read once, as aocr does)."""
     report = data.scan(paths, trained.config)
     report.log(", ".join(paths))
     batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True,
@@ -170,7 +174,7 @@ def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = F
 class Predictor:
     """(text, probability) for batches of encoded images on TensorFlow: the preprocessing and the model
     each traced once (a tf.function over a batch of any size) rather than run eagerly image by image;
-    doubtful readings are read again narrower and wider, as on OpenVINO (aocr/reread.py)."""
+    doubtful and narrow words are read again at other widths, as on OpenVINO (aocr/reread.py)."""
 
     def __init__(self, trained, reread_below: float = REREAD_BELOW):
         model, config = trained.model, trained.config

@@ -4,15 +4,16 @@ The IR is the one `recipes/aocr.yaml` makes from the model directory — exporte
 image, converted with any batch, and validated against TensorFlow on the sample words — converted once
 per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint).
 TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
-exported with, so both engines see identical pixels; step ids become text in NumPy. Doubtful readings
-are read again narrower and wider, as on TensorFlow (aocr/reread.py). The IR is compiled
+exported with, so both engines see identical pixels; step ids become text in NumPy. Doubtful and narrow
+words are read again at other widths, as on TensorFlow (aocr/reread.py). The IR is compiled
 pinned to f32, so the strings are TensorFlow's on every CPU (docs/architecture.md, "Precisions").
 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
-sizes rounded up to a multiple of 8, and past 32 to a power of two (a stream's last, short batch, the few
-words read again or a person's one-word batches do not each cost a compilation of about 1.5 s), and a
-batch is padded to its size with copies of its last image.
+sizes rounded up to a multiple of 8 (a stream's last, short batch, the few words read again or a
+person's one-word batches do not each cost a compilation of about 1.5 s), a batch padded to its size
+with copies of its last image, and more than 32 rows read 32 at a time (the words read again of a full
+batch, up to 96 rows, or `aocr test`'s batches of 65, are not padded to a power of two).
 """
 
 from __future__ import annotations
@@ -65,15 +66,14 @@ def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charse
     return text, probability
 
 
+LARGEST_COMPILED_BATCH = 32
+
+
 def compiled_batch_size(count: int) -> int:
-    """The static batch `count` images are read at: 1; a multiple of 8 up to 32; then a power of two.
-    A stream's batches and the doubtful words read again (aocr/reread.py: two rows a word, so 2–64 rows)
-    then need at most six compilations, and a batch of re-read rows is padded by at most 7 up to 32."""
-    if count <= 1:
-        return 1
-    if count <= 32:
-        return -(-count // 8) * 8
-    return 1 << (count - 1).bit_length()
+    """The static batch `count` ≤ LARGEST_COMPILED_BATCH images are read at: 1, or a multiple of 8. Any
+    batch, and the words it reads again (aocr/reread.py: one to three rows a word), then needs at most
+    five compilations and is padded by at most 7 rows a call."""
+    return 1 if count <= 1 else -(-count // 8) * 8
 
 
 class OpenVinoReader:
@@ -92,9 +92,11 @@ class OpenVinoReader:
         self.reread_below = reread_below
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
+        return [reading for start in range(0, len(pixels), LARGEST_COMPILED_BATCH)
+                for reading in self._read_at_most_32(pixels[start:start + LARGEST_COMPILED_BATCH])]
+
+    def _read_at_most_32(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         count = len(pixels)
-        if count == 0:
-            return []
         size = compiled_batch_size(count)
         padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),
                                       dtype=np.float32)
@@ -114,5 +116,5 @@ class OpenVinoReader:
         return self.requests[size]
 
     def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
-        """Encoded images → [(text, probability)]; doubtful readings read again (aocr/reread.py)."""
+        """Encoded images → [(text, probability)]; doubtful and narrow words read again (aocr/reread.py)."""
         return read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below)

@@ -52,7 +52,8 @@ def _engine_flags(parser) -> None:
     parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
     parser.add_argument("--reread-below", type=_probability, default=REREAD_BELOW, metavar="P",
                         help=f"read a word again at 0.8x and 1.25x its width when its reading is less probable than "
-                             f"P, and keep the most probable reading (default {REREAD_BELOW}; 0 reads once, as aocr)")
+                             f"P, and stretched when its characters are narrow, keeping the most probable reading "
+                             f"(default {REREAD_BELOW}; 0 reads once, as aocr)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where the converted IR is cached (default: $OVCONVERT_CACHE or ~/.cache/ovconvert)")
 
