@@ -3,11 +3,12 @@ in one run on the same images.
 
 Renders --count word images (held-out fonts, lengths up to the model's max_prediction) to PNG files,
 then times reading all of them the way `aocr predict` does — file read, decode and preprocess, the
-network, ids to text, the doubtful and narrow words read again at other widths (and, for comparison, reading
-each word once) — in batches of --batch-size, in a second pass after a first one that traces and
-compiles; the IR is the cached, validated conversion `--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a
-process per word, as people script it, on the first --tesseract-count images. Prints ms per word, the
-ratios, and how many words each engine read correctly.
+network, ids to text, the doubtful and narrow words read again at other widths (and, for comparison,
+reading each word once) — in batches of --batch-size, in a second pass after a first one that traces
+and compiles, the engines taking turns batch by batch; the IR is the cached, validated conversion
+`--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a process per word, as
+people script it, on the first --tesseract-count images. Prints ms per word, the ratios, and how many
+words each engine read correctly.
 
 Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32]
 """
@@ -60,19 +61,28 @@ def main() -> None:
             texts += [text for text, _ in read([p.read_bytes() for p in paths[start:start + args.batch_size]])]
         return time.perf_counter() - started, texts
 
+    def interleaved_streams(engines) -> tuple[dict, dict]:
+        """Every engine reads each batch in turn, the order reversed from one batch to the next, so a
+        noisy neighbour slows them all alike and the ratios hold within one run."""
+        seconds, texts = {name: 0.0 for name in engines}, {name: [] for name in engines}
+        for number, start in enumerate(range(0, len(paths), args.batch_size)):
+            for name in (list(engines) if number % 2 == 0 else list(reversed(engines))):
+                started = time.perf_counter()
+                batch = [p.read_bytes() for p in paths[start:start + args.batch_size]]
+                texts[name] += [text for text, _ in engines[name](batch)]
+                seconds[name] += time.perf_counter() - started
+        return seconds, texts
+
     reader = OpenVinoReader(model, model_dir, work / "cache")
     once = OpenVinoReader(model, model_dir, work / "cache", reread_below=0.0)
     engines = {"TensorFlow": evaluate.Predictor(model), "OpenVINO IR": reader.read_encoded,
                "TensorFlow, read once": evaluate.Predictor(model, reread_below=0.0),
                "OpenVINO IR, read once": once.read_encoded}
-    seconds, correct, cold = {}, {}, {}
-    for name, read in engines.items():
-        # The first pass traces TensorFlow's functions and compiles the IR at each batch size the
-        # stream needs (the words read again come in smaller batches); the second is what a long
-        # stream costs per word.
-        cold[name], _ = stream(read)
-        seconds[name], texts = stream(read)
-        correct[name] = sum(t == label for t, label in zip(texts, labels))
+    # The first pass traces TensorFlow's functions and compiles the IR at each batch size the stream
+    # needs (the words read again come in smaller batches); the second is what a long stream costs.
+    cold = {name: stream(read)[0] for name, read in engines.items()}
+    seconds, texts = interleaved_streams(engines)
+    correct = {name: sum(t == label for t, label in zip(texts[name], labels)) for name in engines}
 
     tesseract = shutil.which("tesseract")
     if tesseract and args.tesseract_count > 0:  # 0: leave Tesseract out

@@ -44,8 +44,8 @@ def test_a_one_colour_image_has_width_zero_and_is_not_read_again_for_it():
     ("COUNTERIRRITATE", 0.9, 120, (1.75,)),  # 8 a character: stretched towards 16, at most 1.75×
     ("WORD", 0.9, 44, (1.5,)),              # 11 a character: 16/11 is nearest 1.5
     ("WORD", 0.9, 47, (1.25,)),             # 11.75 a character: 16/11.75 is nearest 1.25
-    ("WORD", 0.3, 47, (0.8, 1.25)),         # doubtful and narrow: 1.25 read once, not twice
-    ("WORD", 0.3, 36, (0.8, 1.25, 1.75)),   # doubtful and very narrow: all three
+    ("WORD", 0.3, 47, (1.25,)),             # doubtful and narrow: stretched, never squeezed
+    ("WORD", 0.3, 36, (1.25, 1.75)),        # doubtful and very narrow: stretched both ways
     ("WORD", 0.9, 48, ()),                  # 12 a character is not narrow
     ("COUNTERIRRITATE", 0.97, 120, ()),     # narrow but all but sure: not read again
 ])
