@@ -93,9 +93,9 @@ class OpenVinoReader:
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         return [reading for start in range(0, len(pixels), LARGEST_COMPILED_BATCH)
-                for reading in self._read_at_most_32(pixels[start:start + LARGEST_COMPILED_BATCH])]
+                for reading in self._read_in_one_call(pixels[start:start + LARGEST_COMPILED_BATCH])]
 
-    def _read_at_most_32(self, pixels: np.ndarray) -> list[tuple[str, float]]:
+    def _read_in_one_call(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         count = len(pixels)
         size = compiled_batch_size(count)
         padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),

@@ -38,19 +38,16 @@ NARROW_SURE = 0.95  # a narrow word read at least this probably is not read agai
 
 class Preprocessor:
     """Encoded images → the model's input [N, 32, W, C], each image fitted at its own width scale (1.0:
-    the width its aspect ratio gives), by data.decode and data.fit as in training: one traced function
+    the width its aspect ratio gives), by data.preprocess as in training: one traced function
     for batches of any size and any mix of scales, so the words a batch reads again are one call."""
 
     def __init__(self, config: ModelConfig):
         spec = tf.TensorSpec([IMAGE_HEIGHT, config.image_width, config.channels], tf.float32)
 
-        def fit_at_scale(encoded_and_scale):
-            encoded, scale = encoded_and_scale
-            return data.fit(data.decode(encoded, config), config, scale)
-
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.float32)])
         def batch(encoded_images, scales):
-            return tf.map_fn(fit_at_scale, (encoded_images, scales), fn_output_signature=spec)
+            return tf.map_fn(lambda row: data.preprocess(row[0], config, row[1]), (encoded_images, scales),
+                             fn_output_signature=spec)
 
         self._batch = batch
 
@@ -75,8 +72,7 @@ def scales_to_read_again(text: str, probability: float, width: float, below: flo
         stretch = min(STRETCH_SCALES, key=lambda scale: abs(scale - wanted))
         # never squeezed: squeezing narrow words changed no set by more than 0.2 points, either way, and
         # read 7–9% more rows
-        scales = tuple(scale for scale in scales if scale > 1) + (stretch,)
-        scales = tuple(dict.fromkeys(scales))  # 1.25 once
+        scales = tuple(scale for scale in scales if 1 < scale != stretch) + (stretch,)
     return scales
 
 

@@ -98,10 +98,10 @@ def _has_node(graph, name: str) -> bool:
 
 def _seed_random_ops(graph) -> None:
     """Give every random op that has no seed a fixed one, so that initializer weights are the same in every
-    run: a conversion check on random weights then passes or fails the same way each time.
-    # NOTE: unseeded, the aocr TF 1.15 fixture's random weights once left two logits tied closely enough
-    # that TensorFlow and the IR picked different ids after the end of a word (max_abs_diff 23); a check
-    # that fails one run in many is worse than one that always fails.
+    run: a conversion check on random weights then passes or fails the same way each time. (Unseeded,
+    the aocr TF 1.15 fixture's random weights once left two logits tied closely enough that TensorFlow
+    and the IR picked different ids after the end of a word, max_abs_diff 23; a check that fails one run
+    in many is worse than one that always fails.)
     """
     from tensorflow.core.framework import attr_value_pb2
 
