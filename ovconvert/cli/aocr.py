@@ -117,6 +117,8 @@ def add_arguments(parser) -> None:
                        help="start a new model from this model's weights (`pretrained`: the bundled one), to "
                             "fine-tune it or grow --max-prediction/--max-width; ignored when resuming")
     train.add_argument("--steps-per-checkpoint", type=int, default=100, help="checkpoint every N steps (default 100)")
+    train.add_argument("--keep-checkpoints", type=int, default=3,
+                       help="keep the newest N checkpoints (default 3); more to average later (`aocr average`)")
     train.add_argument("--num-epoch", type=int, default=1000, help="passes over the data (default 1000)")
     train.add_argument("--num-steps", type=int, default=None, help="stop after this many steps in all")
     train.add_argument("--no-resume", dest="resume", action="store_false", default=True,
@@ -167,6 +169,14 @@ def add_arguments(parser) -> None:
     _run_flags(export)
     _model_flags(export)
     export.set_defaults(aocr_handler=run_export)
+
+    average = commands.add_parser("average", help="one model from the mean weights of a run's last checkpoints")
+    average.add_argument("output_dir", help="model directory to write: config.json and one weights-only checkpoint")
+    average.add_argument("--last", type=int, default=10,
+                         help="average the newest N checkpoints the run keeps (default 10; train with "
+                              "--keep-checkpoints N or more)")
+    _run_flags(average)
+    average.set_defaults(aocr_handler=run_average)
 
     synth = commands.add_parser("synth", help="render N labelled synthetic word images into TFRecords")
     synth.add_argument("count", type=int, help="number of images")
@@ -235,7 +245,7 @@ def _check_numbers(args) -> None:
     """Flags that must be positive, checked before any work (aocr's own argparse does not)."""
     from ovconvert.errors import UserError
 
-    for name in ("batch_size", "steps_per_checkpoint", "num_epoch", "num_steps", "count", "jobs", "max_images",
+    for name in ("batch_size", "steps_per_checkpoint", "keep_checkpoints", "last", "num_epoch", "num_steps", "count", "jobs", "max_images",
                  "max_prediction", "max_width", "max_height"):
         value = getattr(args, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
@@ -330,7 +340,7 @@ def run_train(args) -> int:
     options = train.TrainOptions(
         dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
-        initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
+        keep_checkpoints=args.keep_checkpoints, initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
         clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from),
         width_jitter=args.width_jitter, dropout=args.dropout)
     summary = train.train(requested, options)
@@ -402,6 +412,14 @@ def run_export(args) -> int:
     else:
         path = export.export_frozen_graph(model, args.export_path)
     print(path)
+    return 0
+
+
+def run_average(args) -> int:
+    from ovconvert.aocr import average
+
+    averaged = average.average(args.model_dir, args.last)
+    print(average.write(averaged, args.model_dir, args.output_dir))
     return 0
 
 
