@@ -33,10 +33,10 @@ test-slow: $(STAMP)
 # AOCR_WORK/model when it has a checkpoint, else starts from the bundled model's weights (which are the
 # newest milestone: they are overwritten in place, docs/aocr.md).
 AOCR_WORK ?= ../aocr-work
-AOCR_SHARDS ?= 008 009 010 011 012 013
+AOCR_SHARDS ?= 020 021 022 023 024
 # The training background kinds, as the bundled model's last stage drew them (docs/aocr.md): a third of
 # the images on a photo, two ninths on a texture (walls of blocks among them), two ninths on noise
-# (periodic screens among them). (Its shards 008-011 were drawn with noise once, before synth had screens.)
+# (periodic screens among them).
 AOCR_BACKGROUNDS ?= plain,gradient,noise,noise,texture,texture,photo,photo,photo
 AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
@@ -51,6 +51,9 @@ AOCR_MODEL_FLAGS := --max-width 640 --max-height 64 --max-prediction 24 --cnn-sc
 # accuracy stops moving (the bundled model's history: 5e-4, 2e-4, 1e-4; then with more fonts 2e-4, 1e-4,
 # 5e-5; then with photos 1e-4, 5e-5; docs/aocr.md).
 AOCR_LR ?= 0.00005
+# Checkpoints kept (each 200 steps, 12 MB with Adam's state): enough for `aocr average` over the stage's
+# last hour (docs/aocr.md, "Averaging the last checkpoints").
+AOCR_KEEP ?= 40
 # Debian's word list and font families (serif, sans, mono, condensed, italic, bold, display, hand):
 # the synthetic data's variety comes from these (fonts.py keeps one family in five out of training).
 AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fonts-urw-base35 \
@@ -109,6 +112,6 @@ aocr-data: $(STAMP)
 aocr-train: $(STAMP)
 	nohup nice $(BIN)/ovconvert aocr train '$(AOCR_WORK)/data/train-*.tfrecords' --model-dir $(AOCR_WORK)/model \
 	  $(AOCR_MODEL_FLAGS) --init-from $(AOCR_START) --optimizer adam --initial-learning-rate $(AOCR_LR) \
-	  --batch-size 32 --steps-per-checkpoint 200 --width-jitter 0.55,1.3 --dropout 0.1 --log-path '' \
+	  --batch-size 32 --steps-per-checkpoint 200 --keep-checkpoints $(AOCR_KEEP) --width-jitter 0.55,1.3 --dropout 0.1 --log-path '' \
 	  >> $(AOCR_WORK)/train.log 2>&1 &
 	@echo "training in the background; follow it with: tail -f $(AOCR_WORK)/train.log"

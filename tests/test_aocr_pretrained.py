@@ -32,7 +32,7 @@ def test_pretrained_model_reads_held_out_fonts(capsys):
     assert aocr_cli("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 200
-    # 94.0% / 99.0% measured on these 200, doubtful words read again (93.5% / 98.9% read once;
+    # 94.0% / 99.0% measured on these 200, doubtful words read again (92.5% / 98.85% read once;
     # docs/aocr.md has all 2000 by length). 200 images carry ±2.5%
     # of sampling noise, so this guards against regressions rather than restating the measured figure.
     assert result["word_accuracy"] >= 0.87 and result["char_accuracy"] >= 0.97, result
@@ -87,7 +87,7 @@ def test_narrow_words_read_confidently_wrong_are_stretched_and_read_right():
     from ovconvert.aocr import evaluate, trained
     from ovconvert.families import words
 
-    texts = ["INTERNATIONAL", "ILLUMINATI", "LITTLE", "MILLION"]
+    texts = ["HILLTOP", "ILLUMINATI", "LITTLE", "MILLION"]
     images = []
     for text in texts:
         image = words.render(text.lower())
@@ -95,7 +95,8 @@ def test_narrow_words_read_confidently_wrong_are_stretched_and_read_right():
     model = trained.load(str(PRETRAINED))
     once = evaluate.Predictor(model, reread_below=0.0)(images)
     again = evaluate.Predictor(model, reread_below=0.5)(images)
-    # Measured: INTEMATIONAL 0.94, ILUMINATI 0.91, ITTLE 0.68, MILLON 0.67 read once; all four right again.
+    # Measured with the step-73924 weights: HILTOP 0.92, ILLUMINATI 0.65 (right), ITTLE 0.59, MILLON 0.46
+    # read once; all four right again. (The step-61900 ones read ILUMINATI 0.91 and MILLON 0.67.)
     assert sum(text == reading for text, (reading, _) in zip(texts, once)) <= 1, once
     assert sum(text != reading and probability >= 0.5 for text, (reading, probability) in zip(texts, once)) >= 2
     assert [reading for reading, _ in again] == texts, again
