@@ -112,6 +112,7 @@ aocr-data: $(STAMP)
 aocr-train: $(STAMP)
 	nohup nice $(BIN)/ovconvert aocr train '$(AOCR_WORK)/data/train-*.tfrecords' --model-dir $(AOCR_WORK)/model \
 	  $(AOCR_MODEL_FLAGS) --init-from $(AOCR_START) --optimizer adam --initial-learning-rate $(AOCR_LR) \
-	  --batch-size 32 --steps-per-checkpoint 200 --keep-checkpoints $(AOCR_KEEP) --width-jitter 0.55,1.3 --dropout 0.1 --log-path '' \
+	  --batch-size 32 --steps-per-checkpoint 200 --keep-checkpoints $(AOCR_KEEP) --width-jitter 0.55,1.3 \
+	  --dropout 0.1 --log-path '' \
 	  >> $(AOCR_WORK)/train.log 2>&1 &
 	@echo "training in the background; follow it with: tail -f $(AOCR_WORK)/train.log"

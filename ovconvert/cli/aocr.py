@@ -245,8 +245,8 @@ def _check_numbers(args) -> None:
     """Flags that must be positive, checked before any work (aocr's own argparse does not)."""
     from ovconvert.errors import UserError
 
-    for name in ("batch_size", "steps_per_checkpoint", "keep_checkpoints", "last", "num_epoch", "num_steps", "count", "jobs", "max_images",
-                 "max_prediction", "max_width", "max_height"):
+    for name in ("batch_size", "steps_per_checkpoint", "keep_checkpoints", "last", "num_epoch", "num_steps",
+                 "count", "jobs", "max_images", "max_prediction", "max_width", "max_height"):
         value = getattr(args, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
             raise UserError(f"--{name.replace('_', '-')} {value}: give at least 1")
@@ -340,7 +340,8 @@ def run_train(args) -> int:
     options = train.TrainOptions(
         dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
         num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
-        keep_checkpoints=args.keep_checkpoints, initial_learning_rate=args.initial_learning_rate, optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
+        keep_checkpoints=args.keep_checkpoints, initial_learning_rate=args.initial_learning_rate,
+        optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
         clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from),
         width_jitter=args.width_jitter, dropout=args.dropout)
     summary = train.train(requested, options)
