@@ -5,13 +5,17 @@ rows (no bf16 hardware needed); the pipeline tests run real conversions on whate
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from ovconvert import environment
 from ovconvert.precision import (DeviceInfo, PrecisionRow, Target, deployment_targets, deployment_tolerance,
-                                 describe_change, judge, native_precisions, precision_name)
+                                 describe_change, judge, native_precisions, precision_name,
+                                 probe_device)
 from ovconvert.recipes.schema import Tolerance
 from conftest import REPO, fixture_path
 
@@ -132,8 +136,27 @@ def test_the_classification_metric_judges_a_bf16_like_output_by_its_answers():
 # ------------------------------------------------------------------------------- real runs, this CPU
 
 def _cpu_has_native_bf16() -> bool:
-    flags = environment.cpu()["flags"]
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """As OpenVINO sees it, which is what the product goes by: the CPU flags alone say bf16 on an AMX
+    Xeon run with ONEDNN_MAX_CPU_ISA=AVX2, where OpenVINO runs AVX2 kernels in f32 (`make test-avx2`)."""
+    import openvino as ov
+
+    return "bf16" in probe_device(ov.Core()).native
+
+
+def test_an_isa_cap_is_what_openvino_goes_by_and_the_report_says_so():
+    """ONEDNN_MAX_CPU_ISA=AVX2, set before OpenVINO loads, gives AVX2's f32 default on any CPU; the
+    environment line names the cap, so a report from a capped bf16 machine does not read as bf16."""
+    probe = ("import json, openvino as ov; from ovconvert import environment; "
+             "from ovconvert.precision import probe_device; info = probe_device(ov.Core()); "
+             "print(json.dumps([info.default_precision, list(info.native), environment.cpu(), "
+             "environment.one_line(environment.describe(info.to_json()))]))")
+    capped = {key: value for key, value in os.environ.items() if key not in environment.ISA_LIMIT_VARIABLES}
+    capped["ONEDNN_MAX_CPU_ISA"] = "avx2"
+    done = subprocess.run([sys.executable, "-c", probe], env=capped, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    default, native, cpu, line = json.loads(done.stdout.splitlines()[-1])
+    assert default == "f32" and native == ["f32"]
+    assert cpu["isa_limit"] == "AVX2" and "limited to AVX2 by ONEDNN_MAX_CPU_ISA" in line
 
 
 def test_a_run_records_where_it_ran_and_its_precision_table(cli, tmp_path):
