@@ -8,9 +8,11 @@ reading each word once) — in batches of --batch-size, in a second pass after a
 and compiles, the engines taking turns batch by batch; the IR is the cached, validated conversion
 `--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a process per word, as
 people script it, on the first --tesseract-count images. Prints ms per word, the ratios, and how many
-words each engine read correctly.
+words each engine read correctly. `--also bf16` (or f16, device) times the IR at that precision too, in
+the same interleaved pass, and counts the words it reads differently from the f32 IR (`aocr predict
+--precision`); it runs as f32 where the CPU has no native bf16.
 
-Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32]
+Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32] [--also bf16]
 """
 
 import argparse
@@ -31,6 +33,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tesseract-count", type=int, default=100)
+    parser.add_argument("--also", action="append", default=[], choices=("bf16", "f16", "device"),
+                        help="time the IR at this precision too (repeatable)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -78,6 +82,11 @@ def main() -> None:
     engines = {"TensorFlow": evaluate.Predictor(model), "OpenVINO IR": reader.read_encoded,
                "TensorFlow, read once": evaluate.Predictor(model, reread_below=0.0),
                "OpenVINO IR, read once": once.read_encoded}
+    for precision in args.also:
+        engines[f"OpenVINO IR {precision}"] = OpenVinoReader(model, model_dir, work / "cache",
+                                                             precision=precision).read_encoded
+        engines[f"OpenVINO IR {precision}, read once"] = OpenVinoReader(
+            model, model_dir, work / "cache", reread_below=0.0, precision=precision).read_encoded
     # The first pass traces TensorFlow's functions and compiles the IR at each batch size the stream
     # needs (the words read again come in smaller batches); the second is what a long stream costs.
     cold = {name: stream(read)[0] for name, read in engines.items()}
@@ -94,7 +103,7 @@ def main() -> None:
         correct["Tesseract --psm 8"] = sum("".join(t.split()).upper() == label
                                            for t, label in zip(read, labels[:len(subset)]))
 
-    print(f"ran on {environment.one_line(environment.describe())}; IR at f32")
+    print(f"ran on {environment.one_line(environment.describe())}; IR at f32 unless named")
     print(f"model {model_dir}; {len(paths)} held-out word images in a stream, batches of {args.batch_size}")
     reference = seconds["TensorFlow"]
     for name, total in seconds.items():
@@ -102,6 +111,11 @@ def main() -> None:
         first = f"  (first pass {cold[name]:.1f} s)" if name in cold else ""
         print(f"{name:24} {1000 * total / len(paths):8.2f} ms/word  {reference / total:6.2f}× TensorFlow  "
               f"read {correct[name]}/{words} correctly{first}")
+    for precision in args.also:
+        for suffix in ("", ", read once"):
+            pairs = zip(texts[f"OpenVINO IR{suffix}"], texts[f"OpenVINO IR {precision}{suffix}"])
+            differ = sum(f32_text != other_text for f32_text, other_text in pairs)
+            print(f"OpenVINO IR {precision}{suffix}: {differ}/{len(paths)} words read differently from f32")
     if "Tesseract --psm 8" in seconds:
         print(f"OpenVINO IR vs Tesseract (a process per word): "
               f"{seconds['Tesseract --psm 8'] / seconds['OpenVINO IR']:.1f}×")

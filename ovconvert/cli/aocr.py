@@ -50,6 +50,10 @@ def _engine_flags(parser) -> None:
                         help="tensorflow (default), or openvino: the IR recipes/aocr.yaml makes from the model "
                              "(converted once, validated, cached), f32, batched; the same strings")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
+    parser.add_argument("--precision", choices=("f32", "bf16", "f16", "device"), default="f32",
+                        help="--engine openvino's inference precision: f32 (default: TensorFlow's strings on every "
+                             "CPU), or bf16/f16/device (the device's default) for speed where it runs them "
+                             "natively, a few strings apart (docs/aocr.md)")
     parser.add_argument("--reread-below", type=_probability, default=REREAD_BELOW, metavar="P",
                         help=f"read a word again at 0.8x and 1.25x its width when its reading is less probable than "
                              f"P, and stretched when its characters are narrow, keeping the most probable reading "
@@ -223,6 +227,7 @@ def run(args) -> int:
     _apply_global_flags(args)
     _bundled_model_dir(args)
     _check_numbers(args)
+    _check_engine_flags(args)
     _log_to_file(getattr(args, "log_path", ""))
     if getattr(args, "gpu_id", None) is not None:
         _use_gpu(args.gpu_id)
@@ -264,6 +269,19 @@ def _check_numbers(args) -> None:
             raise UserError(f"{output} is a directory; give the TFRecords file to write, e.g. {target / 'data.tfrecords'}")
         if not target.parent.is_dir():
             raise UserError(f"{output}: the directory {target.parent} does not exist; create it first")
+
+
+def _check_engine_flags(args) -> None:
+    """OpenVINO's flags mean nothing to --engine tensorflow: say so rather than read at f32 on TensorFlow
+    while the user believes they asked for bf16 or a GPU."""
+    from ovconvert.errors import UserError
+
+    if getattr(args, "engine", "openvino") == "openvino":
+        return
+    for flag, default in (("precision", "f32"), ("device", "CPU")):
+        if getattr(args, flag, default) != default:
+            raise UserError(f"--{flag} {getattr(args, flag)} applies to --engine openvino; "
+                            f"add --engine openvino, or leave --{flag} out")
 
 
 def _log_to_file(path: str) -> None:
@@ -363,7 +381,8 @@ def run_test(args) -> int:
         from ovconvert.aocr.openvino_engine import OpenVinoReader
         from ovconvert.stages.acquire import default_cache_dir
 
-        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device)
+        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
+                                precision=args.precision)
     score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
                           log_every=500, reader=reader,
                           # the attention pictures belong to one reading: the one at the word's own width

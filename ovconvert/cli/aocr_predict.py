@@ -59,7 +59,7 @@ def _reading_engine(args, model):
         from ovconvert.stages.acquire import default_cache_dir
 
         reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
-                                args.reread_below)
+                                args.reread_below, args.precision)
         return reader.read_encoded
     from ovconvert.aocr import evaluate
 
