@@ -48,7 +48,7 @@ def _model_flags(parser) -> None:
 def _engine_flags(parser) -> None:
     parser.add_argument("--engine", choices=("tensorflow", "openvino"), default="tensorflow",
                         help="tensorflow (default), or openvino: the IR recipes/aocr.yaml makes from the model "
-                             "(converted once, validated, cached), f32, batched; the same strings")
+                             "(converted once, validated, cached), batched; at f32 (see --precision) the same strings")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
     parser.add_argument("--precision", choices=("f32", "bf16", "f16", "device"), default="f32",
                         help="--engine openvino's inference precision: f32 (default: TensorFlow's strings on every "
