@@ -29,7 +29,7 @@ test: $(STAMP)
 # with AVX2's kernels (its int8 ones included). .ci/run runs this on bf16 CPUs, so a change that only
 # breaks the AVX2 side is caught on either kind of CI machine (docs/ci.md).
 test-avx2: $(STAMP)
-	ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -n $(TEST_JOBS) --durations=15
+	ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) test
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

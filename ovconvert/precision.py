@@ -97,6 +97,15 @@ def precision_name(element_type) -> str:
     return ELEMENT_TYPES.get(text, text)
 
 
+def resolved_precision(compiled, target: Target) -> str:
+    """The precision a model compiled for `target` runs at, as the device resolved the hint ("default"
+    where the device does not say: AUTO and some plugins)."""
+    try:
+        return precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except RuntimeError:
+        return target.precision or "default"
+
+
 def native_precisions(capabilities: list[str]) -> tuple[str, ...]:
     """From OPTIMIZATION_CAPABILITIES (['FP32', 'BF16', 'INT8', …]): the floating-point precisions the
     device runs natively, f32 first."""

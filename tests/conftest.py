@@ -142,6 +142,17 @@ TINY_MODEL_FLAGS = ("--cnn-scale", "0.125", "--attn-num-hidden", "16", "--attn-n
                     "--max-prediction", "4", "--batch-size", "8")
 
 
+def cpu_runs_bf16() -> bool:
+    """Whether OpenVINO runs bf16 natively here, as OpenVINO sees it, which is what the product goes by:
+    the CPU flags alone say bf16 on an AMX Xeon run with ONEDNN_MAX_CPU_ISA=AVX2, where OpenVINO runs
+    AVX2 kernels in f32 (`make test-avx2`)."""
+    import openvino as ov
+
+    from ovconvert.precision import probe_device
+
+    return "bf16" in probe_device(ov.Core()).native
+
+
 def aocr_cli(*args: str) -> int:
     from ovconvert.cli import main
 

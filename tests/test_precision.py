@@ -14,10 +14,9 @@ import pytest
 
 from ovconvert import environment
 from ovconvert.precision import (DeviceInfo, PrecisionRow, Target, deployment_targets, deployment_tolerance,
-                                 describe_change, judge, native_precisions, precision_name,
-                                 probe_device)
+                                 describe_change, judge, native_precisions, precision_name)
 from ovconvert.recipes.schema import Tolerance
-from conftest import REPO, fixture_path
+from conftest import REPO, cpu_runs_bf16, fixture_path
 
 AVX2 = DeviceInfo("CPU", "AMD EPYC", "f32", ("f32",), int8=True)
 XEON_BF16 = DeviceInfo("CPU", "Intel Xeon", "bf16", ("f32", "bf16"), int8=True)
@@ -135,14 +134,6 @@ def test_the_classification_metric_judges_a_bf16_like_output_by_its_answers():
 
 # ------------------------------------------------------------------------------- real runs, this CPU
 
-def _cpu_has_native_bf16() -> bool:
-    """As OpenVINO sees it, which is what the product goes by: the CPU flags alone say bf16 on an AMX
-    Xeon run with ONEDNN_MAX_CPU_ISA=AVX2, where OpenVINO runs AVX2 kernels in f32 (`make test-avx2`)."""
-    import openvino as ov
-
-    return "bf16" in probe_device(ov.Core()).native
-
-
 def test_an_isa_cap_is_what_openvino_goes_by_and_the_report_says_so():
     """ONEDNN_MAX_CPU_ISA=AVX2, set before OpenVINO loads, gives AVX2's f32 default on any CPU; the
     environment line names the cap, so a report from a capped bf16 machine does not read as bf16."""
@@ -180,7 +171,7 @@ def test_a_run_records_where_it_ran_and_its_precision_table(cli, tmp_path):
 
 
 def test_asking_for_bf16_on_a_cpu_without_it_reports_that_it_runs_as_f32(cli, tmp_path):
-    if _cpu_has_native_bf16():
+    if cpu_runs_bf16():
         pytest.skip("this CPU runs bf16 natively; the row is judged instead (see the MobileNet test)")
     out = tmp_path / "run"
     code, _, err = cli("run", "recipes/aocr.yaml", "-o", out, "--cache-dir", tmp_path / "cache",
@@ -214,7 +205,7 @@ def test_real_mobilenet_bf16_answers_warn_on_bf16_cpus_and_strict_precision_fail
     report = json.loads((tmp_path / "plain" / "report.json").read_text())
     assert report["validation"]["metrics"]["top1_agreement"] == 1.0  # f32: the conversion is right
     strict_code, _, strict_err = cli(*arguments, "-o", tmp_path / "strict", "--strict-precision")
-    if not _cpu_has_native_bf16():
+    if not cpu_runs_bf16():
         assert report["precision_warnings"] == [] and len(report["precisions"]) == 1
         assert strict_code == 0, strict_err
         return

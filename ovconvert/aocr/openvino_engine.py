@@ -30,6 +30,7 @@ from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
 from ovconvert.aocr.config import REREAD_BELOW
 from ovconvert.aocr.reread import Preprocessor, read_encoded
 from ovconvert.errors import ToolError
+from ovconvert.precision import REFERENCE, Target, resolved_precision
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -89,14 +90,14 @@ class OpenVinoReader:
         self.config = trained.config
         self.charset = Charset(trained.config.charset)
         xml = converted_ir(model_dir, cache_dir)
-        self.core, self.device = ov.Core(), device
+        self.core = ov.Core()
         self.ir = self.core.read_model(str(xml))
         self.requests = {}  # batch size → infer request of the IR compiled at that static batch
         self.preprocess = Preprocessor(trained.config)
         self.reread_below = reread_below
-        # The INFERENCE_PRECISION_HINT to compile with: f32, bf16, f16, or "device" for none (the device's
-        # own choice: bf16 on AMX/avx512_bf16 CPUs, f16 on GPUs).
-        self.precision = precision
+        # What to compile for: f32, bf16, f16, or "device" for no hint (the device's own choice: bf16 on
+        # AMX/avx512_bf16 CPUs, f16 on GPUs).
+        self.target = Target(device, None if precision == "device" else precision)
         self.runs_at = None  # what the device resolved the hint to, known after the first compile
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
@@ -120,26 +121,20 @@ class OpenVinoReader:
             ir.reshape({ir.inputs[0].get_any_name(): list(shape)})
             # f32 unless asked otherwise: the same strings as TensorFlow on every CPU (bf16 would be the
             # default on some).
-            hint = {} if self.precision == "device" else {"INFERENCE_PRECISION_HINT": self.precision}
-            compiled = self.core.compile_model(ir, self.device, hint)
+            compiled = self.core.compile_model(ir, self.target.device, self.target.config())
             self.requests[size] = compiled.create_infer_request()
             if self.runs_at is None:
-                self._say_what_it_runs_at(compiled)
+                self.runs_at = resolved_precision(compiled, self.target)
+                self._say_what_it_runs_at()
         return self.requests[size]
 
-    def _say_what_it_runs_at(self, compiled) -> None:
-        from ovconvert.precision import precision_name
-
-        try:
-            self.runs_at = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
-        except RuntimeError:  # a device that does not say (AUTO, some plugins)
-            self.runs_at = self.precision
-        if self.precision not in ("f32", "device", self.runs_at):
-            log.warning("--precision %s: %s runs it as %s here (no native %s)", self.precision, self.device,
-                        self.runs_at, self.precision)
-        elif self.runs_at != "f32":
+    def _say_what_it_runs_at(self) -> None:
+        asked, device = self.target.precision, self.target.device
+        if asked not in (None, REFERENCE, self.runs_at):
+            log.warning("--precision %s: %s runs it as %s here (no native %s)", asked, device, self.runs_at, asked)
+        elif self.runs_at != REFERENCE:
             log.info("reading at %s on %s: a few strings may differ from TensorFlow's (--precision f32 "
-                     "gives exactly its strings)", self.runs_at, self.device)
+                     "gives exactly its strings)", self.runs_at, device)
 
     def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
         """Encoded images → [(text, probability)]; doubtful and narrow words read again (aocr/reread.py)."""

@@ -24,7 +24,7 @@ from ovconvert import families
 from ovconvert.predict import complete_feed, detections
 from ovconvert.errors import ToolError, UserError
 from ovconvert.precision import (REFERENCE, DeviceInfo, PrecisionRow, Target, deployment_targets,
-                                 deployment_tolerance, describe_change, precision_name, probe_device)
+                                 deployment_tolerance, describe_change, probe_device, resolved_precision)
 from ovconvert.recipes.schema import Tolerance
 from ovconvert.graph.tf_graph import import_graph
 from ovconvert.graph.tflite import is_tflite
@@ -219,10 +219,7 @@ def run_ir(core, model, samples: list[Sample], output_names: tuple[str, ...],
     except RuntimeError as error:
         raise ToolError(f"OpenVINO cannot compile the IR for {target.device} at {target.label}: "
                         f"{str(error).splitlines()[0]}") from None
-    try:
-        ran_at = precision_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    except RuntimeError:  # AUTO and some plugins do not report it
-        ran_at = target.precision or "default"
+    ran_at = resolved_precision(compiled, target)
     order = [_output_index(compiled, name, index) for index, name in enumerate(output_names)]
     if len(compiled.outputs) < len(output_names):
         # mo's object detection replacements turn the framework's outputs into one DetectionOutput
