@@ -512,23 +512,25 @@ def test_synth_photo_kind_needs_photos_and_is_left_out_of_defaults_where_there_a
     assert json.loads(capsys.readouterr().out)["backgrounds"] == ["plain", "gradient", "noise", "texture"]
 
 
-def test_text_on_photos_may_be_faint_but_never_fainter_than_30_levels():
-    """On a photo the text's own colour is kept down to a contrast drawn per image between 30 and 70
-    luminance levels, so the model sees faint signs too; below 30 it is swapped for near-white."""
+def test_text_on_photos_may_be_faint_but_never_fainter_than_the_floor():
+    """On a photo the text's own colour is kept down to a contrast drawn per image between
+    FAINTEST_ON_PHOTO and 70 luminance levels, so the model sees faint signs too; fainter than the
+    floor it is swapped for near-white (on a mid-grey wall)."""
     import numpy as np
 
-    from ovconvert.aocr.synth import _readable_on
+    from ovconvert.aocr.synth import FAINTEST_ON_PHOTO, _readable_on
 
     under = np.full((10, 40, 3), 100.0, dtype=np.float32)  # a mid-grey wall under all of the ink
     ink = np.ones((10, 40, 1), dtype=np.float32)
+    middle = (FAINTEST_ON_PHOTO + 70) // 2
     kept = {}
-    for contrast in (20, 50, 80):
+    for contrast in (FAINTEST_ON_PHOTO - 2, middle, 80):
         text = (100 - contrast,) * 3
         readings = [_readable_on(under, ink, text, np.random.default_rng(seed)) for seed in range(200)]
         kept[contrast] = sum(colour == text for colour in readings)
         assert all(colour == text or min(colour) >= 200 for colour in readings)
-    assert kept[20] == 0 and kept[80] == 200
-    assert 50 < kept[50] < 150, kept  # kept when the drawn threshold is below 50: about half the time
+    assert kept[FAINTEST_ON_PHOTO - 2] == 0 and kept[80] == 200
+    assert 50 < kept[middle] < 150, kept  # kept when the drawn threshold is below it: about half the time
 
 
 def test_texture_walls_are_blocks_crossed_by_joints():

@@ -33,6 +33,10 @@ BACKGROUNDS = ("plain", "gradient", "noise", "texture", "photo", "lines")
 # Ruled lines and stripes crossing the text: never in training data, so a held-out set measures them.
 BACKGROUNDS_HELD_OUT = ("lines",)
 BACKGROUNDS_TRAINING = tuple(b for b in BACKGROUNDS if b not in BACKGROUNDS_HELD_OUT)
+# The faintest text kept on a photo, in luminance levels (of 255) between the ink and what lies under it
+# (_readable_on). trdg draws dark grey ink on its photos whatever lies under it, and the bundled model,
+# trained down to 30 levels, read 29.9% of 535 such words once (docs/aocr.md).
+FAINTEST_ON_PHOTO = 12
 
 
 @dataclass(frozen=True)
@@ -312,12 +316,12 @@ def _background(size: tuple[int, int], colour: tuple, rng: np.random.Generator, 
 def _readable_on(canvas: np.ndarray, alpha: np.ndarray, text: tuple, rng: np.random.Generator) -> tuple:
     """`text`, or a near-black or near-white colour when `text` is too close in luminance to what lies
     under the ink (a photo's colours are not chosen against it, as _colours chooses a plain one). How
-    close is too close is drawn per image, down to a faint 30 levels: signs and posters in the wild
-    are often dark grey on a dark wall, and a model that only ever saw clear contrast on photos reads
-    those worst of all."""
+    close is too close is drawn per image, down to FAINTEST_ON_PHOTO levels: signs and posters in the
+    wild are often dark grey on a dark wall, and a model that only ever saw clear contrast on photos
+    reads those worst of all."""
     weights = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
     under = float((canvas @ weights * alpha[:, :, 0]).sum() / max(float(alpha.sum()), 1.0))
-    if abs(float(np.dot(text, weights)) - under) >= rng.uniform(30, 70):
+    if abs(float(np.dot(text, weights)) - under) >= rng.uniform(FAINTEST_ON_PHOTO, 70):
         return text
     grey = int(rng.integers(0, 60)) if under >= 128 else int(rng.integers(200, 256))
     return (grey, grey, grey)
