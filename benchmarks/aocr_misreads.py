@@ -17,21 +17,23 @@ Usage: ovconvert aocr test SET.tfrecords --engine openvino --misreads /tmp/misre
 import argparse
 import collections
 import re
+import string
+import sys
+from pathlib import Path
 
 import tensorflow as tf
 
-WORD_LIST = "/usr/share/dict/words"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ovconvert.aocr.data import parse_record  # noqa: E402
+from ovconvert.aocr.synth import load_words  # noqa: E402
+
 LOOK_ALIKES = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8"})
 
 
 def records(path: str) -> list[tuple[str, str]]:
     """(label, comment) of each record, in order (record numbers count from 1)."""
-    rows = []
-    for serialized in tf.data.TFRecordDataset([path]).as_numpy_iterator():
-        feature = tf.train.Example.FromString(serialized).features.feature
-        comment = feature["comment"].bytes_list.value[0].decode() if "comment" in feature else ""
-        rows.append((feature["label"].bytes_list.value[0].decode(), comment))
-    return rows
+    return [parse_record(serialized)[1:] for serialized in tf.data.TFRecordDataset([path]).as_numpy_iterator()]
 
 
 def label_kind(label: str, dictionary: set[str]) -> str:
@@ -74,7 +76,8 @@ def main() -> None:
                 raise SystemExit(f"record {number} is {rows[int(number) - 1][0]!r} in {args.records}, "
                                  f"{truth!r} in {args.misreads}: they belong to different sets")
 
-    dictionary = {line.strip().upper() for line in open(WORD_LIST)}
+    # the words synth draws from, as the bundled model's labels are: upper case, at most 24 characters
+    dictionary = {word.upper() for word in load_words(None, string.digits + string.ascii_uppercase, 24, True)}
     by_kind, by_field = collections.defaultdict(list), collections.defaultdict(lambda: collections.defaultdict(list))
     for number, (label, comment) in enumerate(rows, start=1):
         wrong = number in misread
