@@ -388,6 +388,27 @@ def test_synth_crops_a_third_of_its_words_at_the_font_line_box_as_text_generator
     assert all(np.asarray(mask, dtype=np.int64).sum() == ink for mask in line_high)
 
 
+def test_synth_cuts_half_its_line_box_crops_at_the_pen_box_losing_an_italic_overhang_as_trdg_does():
+    """trdg crops a word where the pen starts and ends, so an italic's last letter loses the tip that
+    leans past the pen ("reendowed" read as "REENDOWEA"). Half the line-box crops are cut so: of an
+    oblique "elf", whose f leans 6 pixels past the pen at 40 pixels, they keep the pen's width and lose
+    some of the f's ink; the other line-box crops keep all of it (tight crops may cut a pixel anywhere)."""
+    import numpy as np
+    from PIL import ImageFont
+
+    from ovconvert.aocr import synth
+
+    font = ImageFont.truetype(f"{DEJAVU}/DejaVuSans-Oblique.ttf", 40)
+    ascent, descent = font.getmetrics()
+    pen_width = int(font.getlength("elf")) + 1
+    masks = [synth._draw_text("elf", font, 0.0, np.random.default_rng(seed), 40) for seed in range(400)]
+    ink = max(np.asarray(mask, dtype=np.int64).sum() for mask in masks)
+    line_high = [mask for mask in masks if mask.height >= ascent + descent]
+    cut = [mask for mask in line_high if np.asarray(mask, dtype=np.int64).sum() < ink]
+    assert all(mask.width == pen_width for mask in cut)
+    assert 0.1 <= len(cut) / len(masks) <= 0.25  # half of the line-box crops, which are 35% of all
+
+
 def test_grain_is_as_strong_in_the_model_pixels_however_large_the_word_is_drawn():
     """Grain drawn per pixel of a large rendering averaged away when the model resized it to 32 pixels
     high, so only words drawn small were grainy, unlike a scan or trdg's noise at 32 pixels. _grain draws

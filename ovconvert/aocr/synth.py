@@ -37,6 +37,11 @@ BACKGROUNDS_TRAINING = tuple(b for b in BACKGROUNDS if b not in BACKGROUNDS_HELD
 # (_readable_on). trdg draws dark grey ink on its photos whatever lies under it, and the bundled model,
 # trained down to 30 levels, read 29.9% of 535 such words once (docs/aocr.md).
 FAINTEST_ON_PHOTO = 12
+# Share of line-box crops (_draw_text) cut across at the pen's box, from where the pen starts to where it
+# ends: trdg and other layout-driven tools crop so, and an italic's last letter, which leans past the pen's
+# end, loses its tip ("reendowed" then ends in what looks like an "a"; docs/aocr.md). The label keeps the
+# whole letter, as theirs does.
+PEN_BOX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,8 @@ def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np
                size: int) -> Image.Image:
     """The text as a mask (L image, 255 = ink) with margins around it: a loose crop (up to a text height
     around it), a usual one, a tight one (the ink box, sometimes a pixel into it, as a text detector's
-    crop would be), or the font's line box (ascender to descender, whatever the letters reach).
+    crop would be), or the font's line box (ascender to descender, whatever the letters reach), across
+    either the ink or the pen's box (which cuts an italic's overhang, as trdg's crops do).
 
     The line box is how text generators and layout engines size a word (trdg, a browser's text box, a
     label printer): a lower-case word then fills half the height, and at the model's 32 pixels it is
@@ -195,6 +201,8 @@ def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np
         line_bottom = pad + ascent + descent + int(rng.uniform(0.0, 0.35) * size)
         margins = [int(rng.uniform(0.0, 0.3) * size) + 1, max(0, box[1] - line_top),
                    int(rng.uniform(0.0, 0.3) * size) + 1, max(0, line_bottom - box[3])]
+        if rng.random() < PEN_BOX_SHARE:  # across, the pen's box: the ink an italic's last letter leans past it is cut
+            margins[0], margins[2] = box[0] - pad, pad + width - box[2]
     elif crop < 0.5:  # tight
         margins = [int(rng.integers(-1, 3)) for _ in range(4)]
     elif crop < 0.62:  # loose
