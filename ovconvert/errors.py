@@ -7,6 +7,8 @@
    70  InternalError     a bug in ovconvert: the traceback is printed, please report it
 """
 
+import threading
+
 EXIT_OK = 0
 EXIT_VALIDATION_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -46,3 +48,21 @@ class ValidationFailed(OvconvertError):
     """The IR disagrees with the framework beyond the recipe's tolerance."""
 
     exit_code = EXIT_VALIDATION_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it unwinds as it does for Ctrl-C: a running mo is
+    killed with its process group, nothing half-written is left, and the exit code is 143."""
+
+
+# Set by the SIGTERM handler (cli.main) before it raises Terminated. Python drops an exception raised
+# while a __del__ method or a weakref callback runs ("Exception ignored in …"), and TensorFlow's objects
+# run many of them, so a SIGTERM that lands in one is lost: `aocr train` killed while it scanned its
+# records once went on to train. Long commands call stop_if_terminated() between their phases.
+SIGTERM_RECEIVED = threading.Event()
+
+
+def stop_if_terminated() -> None:
+    """Raise Terminated if a SIGTERM arrived whose exception may have been swallowed."""
+    if SIGTERM_RECEIVED.is_set():
+        raise Terminated()

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from ovconvert import environment, families
 from ovconvert.candidates import convert_until_valid
-from ovconvert.errors import EXIT_OK, OvconvertError, ToolError, UserError, ValidationFailed
+from ovconvert.errors import EXIT_OK, OvconvertError, ToolError, UserError, ValidationFailed, stop_if_terminated
 from ovconvert.graph.tensor_spec import parse_tensor_spec
 from ovconvert.graph.tflite import is_tflite
 from ovconvert.recipes.loader import expand
@@ -83,6 +83,7 @@ class _Timer:
 
     @contextmanager
     def stage(self, name: str, detail: str = ""):
+        stop_if_terminated()  # a SIGTERM whose exception TensorFlow's cleanup swallowed (errors.py)
         number = STAGES.index(name) + 1
         log.info("[%d/%d] %s%s", number, len(STAGES), name, f": {detail}" if detail else "")
         started = time.monotonic()

@@ -172,3 +172,56 @@ def test_all_io_goes_through_gfile_so_remote_paths_work(tiny_aocr, capsys):
     assert aocr_cli("aocr", "test", "ram://bucket/data/words.tfrecords", "--model-dir", "ram://bucket/model",
                     "--max-images", "8", "--log-path", "") == 0
     assert json.loads(capsys.readouterr().out)["images"] == 8
+
+
+def test_a_second_run_in_a_model_directory_being_trained_is_refused(tiny_aocr, tmp_path, capsys):
+    """Two runs in one directory would save checkpoints under the same step numbers over each other's
+    and resume from each other's; the second is refused in one line, and the first run's files are
+    left as they were."""
+    import shutil
+
+    from ovconvert.aocr.train import ModelDirLock
+
+    records, trained_dir = tiny_aocr
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_dir, model_dir)
+    before = {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir() if path.name != ".train.lock"}
+    with ModelDirLock(str(model_dir)):  # as the first run holds it (flock: per open file, so also in-process)
+        code = aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "6", "--optimizer",
+                        "adam", "--log-path", "", "--batch-size", "8")
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"another `aocr train` (pid {os.getpid()}) is training in this model directory" in err
+        assert {path.name: path.stat().st_mtime_ns for path in model_dir.iterdir() if path.name != ".train.lock"} == before
+    # once the first run has ended (or died: the kernel drops its lock), training goes on there
+    assert aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "5", "--optimizer", "adam",
+                    "--log-path", "", "--batch-size", "8") == 0
+    assert _latest_step(model_dir) == 5
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed exception
+def test_a_sigterm_whose_exception_python_swallowed_still_stops_training(tiny_aocr, tmp_path, monkeypatch, capsys):
+    """Python drops an exception raised while a __del__ method runs, and TensorFlow's objects run many:
+    a SIGTERM that landed in one while `aocr train` scanned its records once let it go on to train
+    (and to write into a model directory a new run had taken). Here the signal arrives inside a __del__
+    during the scan; the run stops after it, exit code 143, without a checkpoint."""
+    from ovconvert.aocr import data
+
+    records, _ = tiny_aocr
+    model_dir = tmp_path / "model"
+    real_scan = data.scan_cached
+
+    class SignalledWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, in __del__: its exception is lost
+
+    def scan_interrupted(*args, **kwargs):
+        SignalledWhileCollected()  # collected at once
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(data, "scan_cached", scan_interrupted)
+    code = aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "4", "--optimizer", "adam",
+                    "--log-path", "", *TINY_MODEL_FLAGS)
+    err = capsys.readouterr().err
+    assert code == 143 and "terminated (SIGTERM)" in err, err
+    assert _latest_step(model_dir) == 0

@@ -3,11 +3,13 @@
 tf.distribute does all multi-device work: MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster,
 MirroredStrategy when several GPUs are visible, the default strategy otherwise. Checkpoints are written
 every --steps-per-checkpoint steps and on SIGINT/SIGTERM, and training resumes from the latest one by
-default, so a killed run (even SIGKILL) loses at most one checkpoint interval.
+default, so a killed run (even SIGKILL) loses at most one checkpoint interval. One run at a time writes
+to a model directory (ModelDirLock).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,7 +26,7 @@ import tensorflow as tf
 from ovconvert.aocr import config as config_io
 from ovconvert.aocr import data
 from ovconvert.aocr.charset import PAD
-from ovconvert.errors import UserError
+from ovconvert.errors import SIGTERM_RECEIVED, UserError, stop_if_terminated
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -102,6 +104,8 @@ class StopRequest:
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.previous[sig] = signal.signal(sig, self._handle)
+        if SIGTERM_RECEIVED.is_set():  # before the loop began, and its exception was swallowed
+            self.requested = "SIGTERM"
         return self
 
     def _handle(self, signum, frame):
@@ -110,6 +114,46 @@ class StopRequest:
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        return False
+
+
+class ModelDirLock:
+    """An exclusive lock on a local model directory for as long as a run trains in it. Two runs in one
+    directory (a second `make aocr-train`, or a run that seemed stopped) would each save checkpoints
+    under the same step numbers over the other's and resume from the other's: one run's history, a
+    mixture of two. The lock is the kernel's (flock), so a run that dies, even by SIGKILL, leaves none
+    behind. Remote directories (gs://) are not locked."""
+
+    NAME = ".train.lock"
+
+    def __init__(self, model_dir: str):
+        self.path = None if "://" in model_dir else os.path.join(model_dir, self.NAME)
+        self.handle = None
+
+    def __enter__(self):
+        if self.path is None:
+            return self
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise UserError(f"{os.path.dirname(self.path)}: another `aocr train` (pid {holder}) is training in this "
+                            "model directory; stop it first (kill -TERM saves its checkpoint) or give "
+                            "another --model-dir") from None
+        self.handle.truncate(0)
+        self.handle.write(f"{os.getpid()}\n")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.close()  # releases the lock; the file stays, empty of meaning without it
         return False
 
 
@@ -234,11 +278,16 @@ def copy_weights(source_dir: str, model) -> int:
 def train(requested: dict, options: TrainOptions) -> dict:
     """Train (or resume) the model in options.model_dir. `requested` holds the model flags given
     explicitly; a saved configuration wins and conflicting flags are an error."""
-    from ovconvert.aocr import model as model_lib
-
     strategy = choose_strategy()
     paths = data.tfrecord_paths(list(options.dataset))
     _check_optimizer(options)
+    with ModelDirLock(options.model_dir) if is_chief(strategy) else contextlib.nullcontext():
+        return _train_locked(requested, options, strategy, paths)
+
+
+def _train_locked(requested: dict, options: TrainOptions, strategy, paths: list[str]) -> dict:
+    from ovconvert.aocr import model as model_lib
+
     saved = config_io.load(options.model_dir)
     if not options.resume and saved is not None:
         log.info("--no-resume: starting a new model in %s (its old checkpoints are replaced)", options.model_dir)
@@ -249,6 +298,7 @@ def train(requested: dict, options: TrainOptions) -> dict:
         config = dataclasses.replace(config, dropout=options.dropout)
 
     report = data.scan_cached(paths, config, options.model_dir)
+    stop_if_terminated()  # a SIGTERM during the scan (minutes on a large set) stops here at the latest
     report.log(", ".join(paths))
     usable = report.total - report.skipped
     if usable == 0:

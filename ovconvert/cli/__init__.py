@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from ovconvert import __version__
-from ovconvert.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, OvconvertError
+from ovconvert.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, SIGTERM_RECEIVED, OvconvertError, Terminated
 
 SUBCOMMANDS = {
     "run": "convert recipes end to end: acquire, freeze, summarize, cut, convert, validate, report",
@@ -86,12 +86,8 @@ def console_main() -> int:
     return main()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that it unwinds as it does for Ctrl-C: a running mo is
-    killed with its process group, nothing half-written is left, and the exit code is 143."""
-
-
 def _on_sigterm(signum, frame):
+    SIGTERM_RECEIVED.set()  # for stop_if_terminated, should the exception below be swallowed
     raise Terminated()
 
 
@@ -103,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import threading
 
     previous = None
+    SIGTERM_RECEIVED.clear()
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
