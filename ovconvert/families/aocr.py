@@ -47,7 +47,7 @@ def source_fingerprint(builder: str, args: dict) -> str:
     code = Path(aocr.__file__).parent
     digest = hashlib.sha256()
     for path in [*sorted(model_dir.glob("*")), *(code / name for name in EXPORT_CODE)]:
-        if path.is_file():
+        if path.is_file() and not path.name.startswith("."):  # not train's .train.lock: no part of the model
             digest.update(path.name.encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
