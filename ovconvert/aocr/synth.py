@@ -42,6 +42,10 @@ FAINTEST_ON_PHOTO = 12
 # end, loses its tip ("reendowed" then ends in what looks like an "a"; docs/aocr.md). The label keeps the
 # whole letter, as theirs does.
 PEN_BOX_SHARE = 0.5
+# Share of words whose text layer is warped (_warp), as trdg's --distorsion does: its random kind, each
+# column or row of the word moved by its own few pixels, made jagged words that the step-119661 model
+# read 44% of (its sine waves 91%, against 94% undistorted; docs/aocr.md).
+WARP_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,37 @@ def _draw_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, rng: np
     return mask.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
+def _warp(mask: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """The text layer with its columns moved up and down, its rows left and right, or both: by a random
+    amount each (jagged, as a bad scan or trdg's random distortion) or along a sine wave (text on a flag
+    or a bent label). Amplitudes are in the model's pixels (the image is resized to IMAGE_HEIGHT high),
+    so a word drawn large is warped as much as a small one; the layer grows by the amplitude on each
+    side, so no ink is lost."""
+    pixels = np.asarray(mask)
+    height, width = pixels.shape
+    scale = max(1.0, height / IMAGE_HEIGHT)
+    jagged = rng.random() < 0.6
+    amplitude = float(rng.uniform(0.5, 3.0) if jagged else rng.uniform(1.0, 3.0)) * scale
+    pad = int(np.ceil(amplitude))
+    axes = [(0,), (1,), (0, 1)][int(rng.integers(3))]  # 0: columns move vertically, 1: rows horizontally
+    warped = np.pad(pixels, [(pad, pad) if 0 in axes else (0, 0), (pad, pad) if 1 in axes else (0, 0)])
+    for axis in axes:
+        count = warped.shape[1 - axis]  # one offset for each column (axis 0) or row (axis 1)
+        if jagged:
+            offsets = rng.integers(-round(amplitude), round(amplitude) + 1, size=count)
+        else:
+            period = float(rng.uniform(1.5, 5.0)) * height
+            offsets = np.round(amplitude * np.sin(2 * np.pi * np.arange(count) / period + rng.uniform(0, 2 * np.pi)))
+        positions = np.arange(warped.shape[axis])
+        source = positions[:, np.newaxis] - offsets[np.newaxis, :].astype(int)  # [along axis, across]
+        inside = (source >= 0) & (source < warped.shape[axis])
+        source = np.clip(source, 0, warped.shape[axis] - 1)
+        across = np.arange(count)[np.newaxis, :]
+        moved = warped[source, across] if axis == 0 else warped.T[source, across].T
+        warped = np.where(inside if axis == 0 else inside.T, moved, 0).astype(np.uint8)
+    return Image.fromarray(warped, "L")
+
+
 def _grain(rng: np.random.Generator, height: int, width: int, strength: float) -> np.ndarray:
     """Gaussian grain [height, width, 3] of standard deviation `strength`, drawn in the pixels the model
     sees (the image is resized to IMAGE_HEIGHT high, as blur is in render()): one value for each model
@@ -353,6 +388,8 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
                               resample=Image.BILINEAR)
     if rng.random() < 0.5:
         mask = mask.rotate(float(rng.normal(0, 1.5)), resample=Image.BILINEAR, expand=True)
+    if rng.random() < WARP_SHARE:
+        mask = _warp(mask, rng)
 
     text_colour, background_colour = _colours(rng)
     canvas, photo = _background(mask.size, background_colour, rng, background, photo_paths)
