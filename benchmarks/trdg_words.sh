@@ -8,6 +8,9 @@
 #
 #   sh benchmarks/trdg_words.sh OUT.tfrecords [COUNT]      (COUNT per group, default 35: about 520 words)
 #   TRDG_BACKGROUNDS="0 1" sh benchmarks/trdg_words.sh …   (only trdg's Gaussian noise and plain kinds)
+#   TRDG_EFFECTS="-d 1 -do 0|-d 3 -do 2|-stw 1 -stf #7f7f7f|-tc #1010c0,#c01010" sh benchmarks/trdg_words.sh …
+#       (groups drawn with other trdg options, '|' between groups, instead of straight and skewed-blurred:
+#       these four are the sine waves, random distortion, strokes and colour that docs/aocr.md reports)
 #   .venv/bin/ovconvert aocr test OUT.tfrecords --model-dir pretrained --engine openvino --log-path ''
 #
 # trdg pins libraries older than ovconvert's (Pillow < 10 for FreeTypeFont.getsize, numpy < 2), so it
@@ -26,9 +29,15 @@ fi
 images=$(mktemp -d)
 trap 'rm -rf "$images"' EXIT
 group=0
+default_ifs=$IFS
+# One group per entry, '|' between them; the first, empty, draws with trdg's defaults.
+effects=${TRDG_EFFECTS:-"|-k 3 -rk -bl 1 -rbl"}
+set -f  # an effect's '#' colours and '*' stay as they are
 for height in 32 64; do
   for background in ${TRDG_BACKGROUNDS:-0 1 2 3}; do
-    for extra in "" "-k 3 -rk -bl 1 -rbl"; do
+    IFS='|'
+    for extra in $effects; do
+      IFS=$default_ifs
       group=$((group + 1))
       # -na 2: files named by number, the true text in labels.txt (file names lose apostrophes)
       # shellcheck disable=SC2086
@@ -39,7 +48,9 @@ for height in 32 64; do
         while read -r path label; do
           if [ -f "$path" ]; then echo "$path $label"; fi
         done >> "$images/annotations.txt"
+      IFS='|'
     done
+    IFS=$default_ifs
   done
 done
 "$bin/ovconvert" aocr dataset "$images/annotations.txt" "$out" --max-prediction 24 --log-path ''
