@@ -46,6 +46,10 @@ PEN_BOX_SHARE = 0.5
 # column or row of the word moved by its own few pixels, made jagged words that the step-119661 model
 # read 44% of (its sine waves 91%, against 94% undistorted; docs/aocr.md).
 WARP_SHARE = 0.1
+# The strongest rotation (degrees) and blur (Gaussian radius in the model's pixels) drawn, each for one in
+# seven of the words rotated or blurred at all: trdg's `-k 12 -rk` and `-bl 2` (docs/aocr.md).
+MAX_ROTATION = 12.0
+MAX_BLUR = 2.2
 
 
 @dataclass(frozen=True)
@@ -387,7 +391,10 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         mask = mask.transform((new_width, mask.height), Image.AFFINE, (1, slant, offset, 0, 1, 0),
                               resample=Image.BILINEAR)
     if rng.random() < 0.5:
-        mask = mask.rotate(float(rng.normal(0, 1.5)), resample=Image.BILINEAR, expand=True)
+        # Mostly a slight tilt; one in seven of these as far as trdg's `-k 12 -rk` skews (the step-119661
+        # model read 66% of such words 32 pixels high, trained up to about 4 degrees).
+        angle = rng.normal(0, 1.5) if rng.random() < 6 / 7 else rng.uniform(-MAX_ROTATION, MAX_ROTATION)
+        mask = mask.rotate(float(angle), resample=Image.BILINEAR, expand=True)
     if rng.random() < WARP_SHARE:
         mask = _warp(mask, rng)
 
@@ -404,7 +411,10 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         # Blur as the model sees it: the image is resized to IMAGE_HEIGHT pixels high, so a radius
         # drawn in those pixels is scaled up for a large rendering. (Drawn in the rendering's own
         # pixels, a large word's blur shrank to nothing, and small blurred words were read worst.)
-        radius = float(rng.uniform(0.3, 1.4)) * max(1.0, image.height / IMAGE_HEIGHT)
+        # One in seven blurred as heavily as trdg's `-bl 2` at 32 pixels (46% of those read, trained up
+        # to 1.4).
+        radius = float(rng.uniform(0.3, 1.4) if rng.random() < 6 / 7 else rng.uniform(1.4, MAX_BLUR))
+        radius *= max(1.0, image.height / IMAGE_HEIGHT)
         image = image.filter(ImageFilter.GaussianBlur(radius))
     if rng.random() < 0.25:  # low resolution, scaled back up as a viewer would
         factor = float(rng.uniform(0.35, 0.8))
