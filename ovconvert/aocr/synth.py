@@ -6,8 +6,8 @@ same file): a word (Debian's wamerican list by default, two or three words run t
 or random letter/digit strings), its length (half the samples spread evenly over 1…max length, so that
 long words are not rare), its case (the label is upper-cased when the model is), a font family and one
 of its styles, a size, letter spacing, a tight or loose crop, text colour and a background of one kind
-(plain, gradient, noise, texture, a photo (photos.py), lines), a slant and a small rotation, blur, a lower resolution and
-JPEG or PNG encoding. The aim is variety: the model is judged on word images made by other people with
+(plain, gradient, noise, texture, a photo (photos.py), lines), a slant, a rotation (mostly small), a warp (jagged or
+wavy, now and then), blur, a lower resolution and JPEG or PNG encoding. The aim is variety: the model is judged on word images made by other people with
 other tools. Whole background kinds can be kept out of training (BACKGROUNDS_HELD_OUT), as whole font
 families are (fonts.py) and one photo in five (photos.py), so that held-out sets measure what the model
 never saw.
