@@ -30,19 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ovconvert.aocr import data, trained  # noqa: E402
 from ovconvert.aocr.charset import EOS, PAD  # noqa: E402
+from ovconvert.aocr.synth import load_words  # noqa: E402
 
 ALPHAS = (1e-3, 1e-2, 5e-2, 0.2)
 BATCH = 32
 
 
 def load_list(paths: list[str], charset: str, max_length: int) -> dict[int, list[str]]:
-    """The list's words that the model can read, upper-cased, by length."""
-    words = set()
-    for path in paths:
-        for line in open(path, encoding="utf-8", errors="ignore"):
-            word = line.strip().upper()
-            if word and len(word) <= max_length and all(ch in charset for ch in word):
-                words.add(word)
+    """The lists' words that the model can read (synth's own filter), upper-cased, by length."""
+    words = {word.upper() for path in paths for word in load_words(path, charset, max_length, True)}
     by_length = collections.defaultdict(list)
     for word in sorted(words):
         by_length[len(word)].append(word)
