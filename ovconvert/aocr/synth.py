@@ -45,7 +45,8 @@ PEN_BOX_SHARE = 0.5
 # Share of words whose text layer is warped (_warp), as trdg's --distorsion does: its random kind, each
 # column or row of the word moved by its own few pixels, made jagged words that the step-119661 model
 # read 44% of (its sine waves 91%, against 94% undistorted; docs/aocr.md). A tenth of the words (5% of
-# the records of the first stage trained so) moved that to 48%: a quarter since.
+# the records of the first stage trained so) moved that to 48%; a quarter (the bundled step-159815 model's
+# last stage) left it there.
 WARP_SHARE = 0.25
 # The strongest rotation (degrees) and blur (Gaussian radius in the model's pixels) drawn, each for one in
 # seven of the words rotated or blurred at all: trdg's `-k 12 -rk` and `-bl 2` (docs/aocr.md).
