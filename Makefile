@@ -41,10 +41,12 @@ test-slow: $(STAMP)
 # newest milestone: they are overwritten in place, docs/aocr.md).
 AOCR_WORK ?= ../aocr-work
 AOCR_SHARDS ?= 020 021 022 023 024
-# The training background kinds, as the bundled model's last stage drew them (docs/aocr.md): a third of
-# the images on a photo, two ninths on a texture (walls of blocks among them), two ninths on noise
-# (periodic screens among them).
-AOCR_BACKGROUNDS ?= plain,gradient,noise,noise,texture,texture,photo,photo,photo
+# Shards drawn in Google Fonts families only (make aocr-google-fonts), beside those in Debian's.
+AOCR_GOOGLE_SHARDS ?= 070 071 072 073
+# The training background kinds, as the bundled model's last stages drew them (docs/aocr.md): one image in
+# seven on a photo, two on a texture (walls of blocks among them), two on noise (periodic screens among
+# them).
+AOCR_BACKGROUNDS ?= plain,gradient,noise,noise,texture,texture,photo
 AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
 # a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).
@@ -101,9 +103,14 @@ AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
 # fonts-povray (clones of URW's base 35, among them Palatino and Times, held out); fonts-campania (its
 # digits are fractions) and fonts-joscelyn (ornaments past reading).
 
-.PHONY: aocr-fonts aocr-data aocr-train
+.PHONY: aocr-fonts aocr-google-fonts aocr-data aocr-train
 aocr-fonts:
 	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES) $(AOCR_PHOTO_PACKAGES)
+
+# About 1,300 Google Fonts families more (92 MB, a few minutes), from the npm registry's Fontsource
+# packages (aocr/google_fonts.py); aocr-data draws the AOCR_GOOGLE_SHARDS with them when they are there.
+aocr-google-fonts: $(STAMP)
+	$(BIN)/ovconvert aocr google-fonts $(AOCR_WORK)/google-fonts --log-path ''
 
 aocr-data: $(STAMP)
 	mkdir -p $(AOCR_WORK)/data
@@ -112,6 +119,11 @@ aocr-data: $(STAMP)
 	    $(AOCR_WORK)/data/train-$$shard.tfrecords --max-prediction 24 --seed 2$$shard -j 2 \
 	    --backgrounds $(AOCR_BACKGROUNDS) --log-path '' || exit 1; \
 	done
+	if test -f $(AOCR_WORK)/google-fonts/google-fonts.json; then for shard in $(AOCR_GOOGLE_SHARDS); do \
+	  test -f $(AOCR_WORK)/data/train-$$shard.tfrecords || $(BIN)/ovconvert aocr synth 100000 \
+	    $(AOCR_WORK)/data/train-$$shard.tfrecords --fonts-dir $(AOCR_WORK)/google-fonts --max-prediction 24 \
+	    --seed 2$$shard -j 2 --backgrounds $(AOCR_BACKGROUNDS) --log-path '' || exit 1; \
+	done; fi
 	@# the held-out sets docs/aocr.md reports, drawn as they were (today's synth draws other images)
 	test -f $(AOCR_WORK)/data/heldout-photo.tfrecords || sh benchmarks/aocr_heldout_sets.sh $(AOCR_WORK)/data
 

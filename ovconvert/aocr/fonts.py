@@ -65,7 +65,8 @@ def _names(font) -> tuple[str, str]:
     return family.strip(), style.strip()
 
 
-def _inspect(path: Path, characters: str) -> Font | None:
+def inspect(path: Path, characters: str) -> Font | None:
+    """The font in `path` if it maps every one of `characters` and is meant for text, else None."""
     from fontTools.ttLib import TTFont, TTLibError
 
     try:
@@ -95,7 +96,7 @@ def discover(characters: str, directories: list[str] | None = None, patterns: li
             continue
         for path in sorted(root.rglob("*")):
             if path.suffix.lower() in FONT_SUFFIXES and path.is_file():
-                font = _inspect(path, characters)
+                font = inspect(path, characters)
                 if font is not None:
                     found.append(font)
     if patterns:

@@ -182,6 +182,15 @@ def add_arguments(parser) -> None:
     _run_flags(average)
     average.set_defaults(aocr_handler=run_average)
 
+    google = commands.add_parser("google-fonts", help="fetch Google Fonts families (npm's Fontsource packages) "
+                                 "for synth --fonts-dir")
+    google.add_argument("output_dir", help="directory to write the families into (one subdirectory each)")
+    google.add_argument("--registry", default="https://registry.npmjs.org", help="npm registry (default npmjs.org)")
+    google.add_argument("--limit", type=int, help="fetch only the first N families in name order")
+    google.add_argument("-j", "--jobs", type=int, default=8, help="downloads at once (default 8)")
+    google.add_argument("--log-path", default="aocr.log")
+    google.set_defaults(aocr_handler=run_google_fonts)
+
     synth = commands.add_parser("synth", help="render N labelled synthetic word images into TFRecords")
     synth.add_argument("count", type=int, help="number of images")
     synth.add_argument("output_path", help="TFRecords file to write")
@@ -449,6 +458,18 @@ def _init_from(value: str | None) -> str | None:
 
         return str(PRETRAINED_DIR)
     return value
+
+
+def run_google_fonts(args) -> int:
+    import string
+
+    from ovconvert.aocr import google_fonts
+
+    summary = google_fonts.fetch(args.output_dir, string.digits + string.ascii_letters, args.jobs, args.registry,
+                                 args.limit)
+    print(json.dumps({key: value for key, value in summary.items() if key not in ("left_out", "not_fetched")}
+                     | {"left_out": len(summary["left_out"]), "not_fetched": len(summary["not_fetched"])}))
+    return 0
 
 
 def run_synth(args) -> int:
