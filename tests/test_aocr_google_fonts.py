@@ -100,6 +100,7 @@ def test_families_arrive_as_truetype_synth_reads_and_the_rest_is_named(registry,
     summary = google_fonts.fetch(str(out), CHARACTERS, jobs=2, registry=registry.url("").rstrip("/"))
 
     assert summary["families"] == 2
+    assert (summary["training_families"], summary["held_out_families"]) == (2, 0)
     assert sorted(p.name for p in (out / "dejavu-sans").iterdir()) == [
         "dejavu-sans-400-italic.ttf", "dejavu-sans-400-normal.ttf", "dejavu-sans-700-normal.ttf"]
     found = fonts.discover(CHARACTERS, [str(out)], held_out=None)

@@ -8,8 +8,9 @@ this fetches the package, checks it against the registry's SHA-512, and writes u
 (regular, bold, italic) as TrueType files, which fonts.discover and synth read like any installed font:
 `ovconvert aocr synth … --fonts-dir DIR`.
 
-The held-out split is fonts.py's, by family name, so a fifth of these families never reach training
-either. What a name hash cannot see is one design under two names, and those are left out:
+The held-out split is fonts.py's, by the family name inside the font, so a fifth of these families never
+reach training either. What a name hash cannot see is one design under two names, and those are left out
+(Exclusions, asked of Google's name for a family and of the name inside each of its faces):
 - a family whose design (fonts.design_of, the first word of its name) is held out among the fonts
   installed here, from training: `Averia Libre` in training would flatter the held-out sets' `Averia GWF`;
   and from the held-out group, a family whose design is in training (a Noto script's Latin letters are
@@ -34,6 +35,7 @@ import os
 import tarfile
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from ovconvert.aocr import fonts
@@ -79,7 +81,7 @@ def fetch(directory: str, characters: str, jobs: int = 8, registry: str = REGIST
                 missing[name] = why
     # A face's own name can bring its design into training where its Google name did not (Google's "Arima"
     # is "Arima Thin" inside, which trains "Arima Madurai"'s design): check the families again.
-    exclusions.trained |= {fonts.design_of(font.family) for font in _training_fonts(root, characters)}
+    exclusions.trained |= {fonts.design_of(font.family) for font in _fonts(root, characters, held_out=False)}
     for name in list(fetched):
         files, why = _kept(root / _slug(name), root, characters, exclusions)
         if files:
@@ -87,19 +89,15 @@ def fetch(directory: str, characters: str, jobs: int = 8, registry: str = REGIST
         else:
             missing[name] = why
             del fetched[name]
+    faces = _fonts(root, characters, held_out=None)
     summary = {"directory": str(root), "families": len(fetched), "not_fetched": missing,
                "left_out": left_out, "source": f"{registry} @fontsource/*, family list {'@'.join(FAMILY_LIST)}",
-               "by_category": _count(info["category"] for info in fetched.values()),
-               "held_out": sum(fonts.held_out_by_name(name) for name in fetched)}
+               "by_category": dict(sorted(Counter(info["category"] for info in fetched.values()).items())),
+               # by the names inside the fonts, as synth splits them
+               "training_families": len({font.family for font in faces if not font.held_out}),
+               "held_out_families": len({font.family for font in faces if font.held_out})}
     _write_atomically(root / MANIFEST, json.dumps({**summary, "fetched": fetched}, indent=1).encode())
     return summary
-
-
-def _count(values) -> dict:
-    counts: dict = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return dict(sorted(counts.items(), key=str))
 
 
 def _family_list(registry: str) -> dict:
@@ -141,9 +139,9 @@ def _slug(family: str) -> str:
     return family.lower().replace(" ", "-")  # Fontsource's package and file names
 
 
-def _training_fonts(root: Path, characters: str) -> list:
+def _fonts(root: Path, characters: str, held_out: bool | None) -> list:
     try:
-        return fonts.discover(characters, [str(root)], held_out=False)
+        return fonts.discover(characters, [str(root)], held_out=held_out)
     except UserError:  # none fetched
         return []
 
