@@ -17,6 +17,10 @@
 #   imagemagick.tfrecords       300 dictionary words drawn by ImageMagick, the same 13 families (69eab4f)
 #   heldout-47.tfrecords        2000 images, all 47 families held out before Dec 5 (97d588c)
 #   heldout-photo.tfrecords     1000 images on the held-out wallpapers, the 47 families (97d588c)
+#   heldout-google.tfrecords    2000 images, the 152 held-out Google Fonts families (a821915), where
+#                               `make aocr-google-fonts` fetched them (AOCR_GOOGLE_FONTS, default
+#                               OUT_DIR/../google-fonts; Fontsource's newest releases, so a later fetch
+#                               may draw slightly other letters)
 set -eu
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
@@ -77,6 +81,16 @@ synth_at 97d588c 2000 "$out/heldout-47.tfrecords" --held-out --max-prediction 24
   --backgrounds plain,gradient,noise,texture,lines
 synth_at 97d588c 1000 "$out/heldout-photo.tfrecords" --held-out --backgrounds photo --max-prediction 24 \
   --seed 9003
+google=${AOCR_GOOGLE_FONTS:-$out/../google-fonts}
+if [ -f "$google/google-fonts.json" ]; then
+  mkdir -p "$tmp/a821915/src"
+  git -C "$repo" archive a821915 ovconvert | tar -x -C "$tmp/a821915/src"
+  (cd "$tmp/a821915/src" && "$python" -m ovconvert aocr synth 2000 "$out/heldout-google.tfrecords" --held-out \
+    --fonts-dir "$google" --max-prediction 24 --seed 9004 --backgrounds plain,gradient,noise,texture,lines \
+    -j 2 --log-path '')
+else
+  echo "Google Fonts words left out: no $google/google-fonts.json (make aocr-google-fonts)" >&2
+fi
 
 "$python" - "$out/heldout.tfrecords" "$repo/tests/data/aocr-heldout-200.tfrecords" <<'EOF'
 import sys
