@@ -55,6 +55,7 @@ NOT_TEXT = fonts.NOT_TEXT + ("Libre Barcode*", "Redacted*", "Flow *", "Wavefont"
                              "Noto Color Emoji", "Noto Emoji", "Noto Music", "Noto Sans Symbols*", "Bungee Color",
                              "Nabla", "Bungee Spice", "Sixtyfour Convergence")
 MANIFEST = "google-fonts.json"
+NO_LATIN_FACE = "no Latin face that draws every character"
 TIMEOUT_S = 60
 
 
@@ -65,7 +66,7 @@ def fetch(directory: str, characters: str, jobs: int = 8, registry: str = REGIST
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     families = _family_list(registry)
-    exclusions = Exclusions(families, [font.family for font in _installed_fonts(characters)])
+    exclusions = Exclusions(families, [font.family for font in _fonts(characters, None, held_out=None)])
     left_out = {name: exclusions.why(name) for name in families if exclusions.why(name)}
     wanted = sorted(name for name, info in families.items()
                     if name not in left_out and info.get("category") != "icon")[:limit]
@@ -81,7 +82,7 @@ def fetch(directory: str, characters: str, jobs: int = 8, registry: str = REGIST
                 missing[name] = why
     # A face's own name can bring its design into training where its Google name did not (Google's "Arima"
     # is "Arima Thin" inside, which trains "Arima Madurai"'s design): check the families again.
-    exclusions.trained |= {fonts.design_of(font.family) for font in _fonts(root, characters, held_out=False)}
+    exclusions.trained |= {fonts.design_of(font.family) for font in _fonts(characters, root, held_out=False)}
     for name in list(fetched):
         files, why = _kept(root / _slug(name), root, characters, exclusions)
         if files:
@@ -89,7 +90,7 @@ def fetch(directory: str, characters: str, jobs: int = 8, registry: str = REGIST
         else:
             missing[name] = why
             del fetched[name]
-    faces = _fonts(root, characters, held_out=None)
+    faces = _fonts(characters, root, held_out=None)
     summary = {"directory": str(root), "families": len(fetched), "not_fetched": missing,
                "left_out": left_out, "source": f"{registry} @fontsource/*, family list {'@'.join(FAMILY_LIST)}",
                "by_category": dict(sorted(Counter(info["category"] for info in fetched.values()).items())),
@@ -111,12 +112,12 @@ def _family_list(registry: str) -> dict:
 class Exclusions:
     """Why a family is left out (module docstring), or None. Asked of each family's Google name before
     fetching it and again of each face's own name (the name table's, which fonts.discover splits by and
-    which may differ: Google's "Arima" is "Arima Madurai" inside)."""
+    which may differ: Google's "Arima" is "Arima Thin" inside)."""
 
     def __init__(self, google_families, installed_families):
-        held_out, trained = fonts.held_out_by_name, lambda family: not fonts.held_out_by_name(family)
+        held_out = fonts.held_out_by_name
         self.held_out_installed = {fonts.design_of(f) for f in installed_families if held_out(f)}
-        self.trained = {fonts.design_of(f) for f in [*installed_families, *google_families] if trained(f)}
+        self.trained = {fonts.design_of(f) for f in [*installed_families, *google_families] if not held_out(f)}
 
     def why(self, family: str) -> str | None:
         design = fonts.design_of(family)
@@ -139,17 +140,11 @@ def _slug(family: str) -> str:
     return family.lower().replace(" ", "-")  # Fontsource's package and file names
 
 
-def _fonts(root: Path, characters: str, held_out: bool | None) -> list:
+def _fonts(characters: str, root: Path | None, held_out: bool | None) -> list:
+    """fonts.discover in `root` (None: the fonts installed here), or none where there are none."""
     try:
-        return fonts.discover(characters, [str(root)], held_out=held_out)
-    except UserError:  # none fetched
-        return []
-
-
-def _installed_fonts(characters: str) -> list:
-    try:
-        return fonts.discover(characters, held_out=None)
-    except UserError:  # no fonts installed: nothing to collide with
+        return fonts.discover(characters, [str(root)] if root else None, held_out=held_out)
+    except UserError:
         return []
 
 
@@ -171,19 +166,18 @@ def _fetch_family(family: str, info: dict, root: Path, characters: str, registry
                                  lambda member: member.removeprefix("package/") in wanted)
     except ToolError as error:
         return [], error.one_line()
-    written, why_not = [], "no Latin face that draws every character"
+    written, why_not = [], NO_LATIN_FACE
     staging = root / f".{slug}.partial-{os.getpid()}"
     staging.mkdir(exist_ok=True)
     for member, data in sorted(members.items()):
         weight, style = wanted[member.removeprefix("package/")]
         path = staging / f"{slug}-{weight}-{style}.ttf"
-        font = fonts.inspect(path, characters) if _write_truetype(data, path) else None
-        excluded = exclusions.why(font.family) if font else None
-        if font and not excluded and _draws_letters(path, characters):
-            written.append(path.name)
-        else:
-            why_not = f"named {font.family!r} inside: {excluded}" if excluded else why_not
+        left_out = _why_face_left_out(path, characters, exclusions) if _write_truetype(data, path) else NO_LATIN_FACE
+        if left_out:
+            why_not = left_out
             path.unlink(missing_ok=True)
+        else:
+            written.append(path.name)
     if not written:
         _remove(staging)
         return [], why_not
@@ -196,16 +190,26 @@ def _kept(target: Path, root: Path, characters: str, exclusions: Exclusions) -> 
     removed, and the family's directory with its last face)."""
     kept, why_not = [], ""
     for path in sorted(target.glob("*.ttf")):
-        font = fonts.inspect(path, characters)
-        excluded = exclusions.why(font.family) if font else "no longer a font that covers the characters"
-        if excluded:
-            why_not = f"named {font.family!r} inside: {excluded}" if font else excluded
+        left_out = _why_face_left_out(path, characters, exclusions)
+        if left_out:
+            why_not = left_out
             path.unlink()
         else:
             kept.append(str(path.relative_to(root)))
     if not kept:
         _remove(target)
     return kept, why_not
+
+
+def _why_face_left_out(path: Path, characters: str, exclusions: Exclusions) -> str | None:
+    """Why a TrueType face is not kept, or None: fetched now or before, the same checks."""
+    font = fonts.inspect(path, characters)
+    if font is None:
+        return NO_LATIN_FACE
+    excluded = exclusions.why(font.family)
+    if excluded:
+        return f"named {font.family!r} inside: {excluded}"
+    return None if _draws_letters(path, characters) else NO_LATIN_FACE
 
 
 def _remove(directory: Path) -> None:

@@ -185,7 +185,7 @@ def add_arguments(parser) -> None:
     google = commands.add_parser("google-fonts", help="fetch Google Fonts families (npm's Fontsource packages) "
                                  "for synth --fonts-dir")
     google.add_argument("output_dir", help="directory to write the families into (one subdirectory each)")
-    google.add_argument("--registry", default="https://registry.npmjs.org", help="npm registry (default npmjs.org)")
+    google.add_argument("--registry", help="npm registry (default https://registry.npmjs.org)")
     google.add_argument("--limit", type=int, help="fetch only the first N families in name order")
     google.add_argument("-j", "--jobs", type=int, default=8, help="downloads at once (default 8)")
     google.add_argument("--log-path", default="aocr.log")
@@ -465,8 +465,8 @@ def run_google_fonts(args) -> int:
 
     from ovconvert.aocr import google_fonts
 
-    summary = google_fonts.fetch(args.output_dir, string.digits + string.ascii_letters, args.jobs, args.registry,
-                                 args.limit)
+    summary = google_fonts.fetch(args.output_dir, string.digits + string.ascii_letters, args.jobs,
+                                 args.registry or google_fonts.REGISTRY, args.limit)
     print(json.dumps({key: value for key, value in summary.items() if key not in ("left_out", "not_fetched")}
                      | {"left_out": len(summary["left_out"]), "not_fetched": len(summary["not_fetched"])}))
     return 0
