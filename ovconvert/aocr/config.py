@@ -18,7 +18,7 @@ from ovconvert.errors import UserError
 CONFIG_FILE = "config.json"
 IMAGE_HEIGHT = 32
 # aocr's CNN: 3×3 convolutions with these filters, then a 2×2 one; `cnn_scale` scales them all (the
-# bundled model uses 0.5 to stay a few MB and train on a CPU).
+# bundled model uses 0.25 to stay a few MB, read a word in a few ms and train on a CPU).
 CNN_FILTERS = (64, 128, 256, 256, 512, 512, 512)
 # test and predict read a word again at other widths when its reading is less probable than this, or
 # its characters narrow (aocr/reread.py; --reread-below, 0 to read once as aocr does).

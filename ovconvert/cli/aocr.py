@@ -42,7 +42,7 @@ def _model_flags(parser) -> None:
     group.add_argument("--target-embedding-size", type=int, default=suppress,
                        help="character embedding size (default 10)")
     group.add_argument("--cnn-scale", type=float, default=suppress,
-                       help="scale aocr's CNN filter counts (default 1.0; the bundled model uses 0.5)")
+                       help="scale aocr's CNN filter counts (default 1.0; the bundled model uses 0.25)")
 
 
 def _engine_flags(parser) -> None:
