@@ -95,6 +95,9 @@ AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fon
 	fonts-ubuntu-title fonts-yusei-magic
 # Photos to draw words on (synth's photo background kind: desktop wallpapers; photos.py holds one in five out).
 AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
+# ImageMagick draws the held-out set of words in a renderer training never used (aocr-data draws it); Tesseract is
+# what benchmarks/aocr_vs_tesseract.py and aocr_predict.py compare with. A fresh machine has neither.
+AOCR_TOOL_PACKAGES := imagemagick tesseract-ocr
 # Left out on purpose: clones of held-out designs (fonts-texgyre's Termes and Pagella, fonts-croscore's
 # Tinos, fonts-arkpandora, fonts-stix: Times and Palatino like Liberation Serif, Nimbus Roman and P052;
 # the Avería Sans/Serif variants of Averia GWF), which would make the held-out score flatter the model;
@@ -105,7 +108,7 @@ AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
 
 .PHONY: aocr-fonts aocr-google-fonts aocr-data aocr-train
 aocr-fonts:
-	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES) $(AOCR_PHOTO_PACKAGES)
+	apt-get install -y --no-install-recommends $(AOCR_FONT_PACKAGES) $(AOCR_PHOTO_PACKAGES) $(AOCR_TOOL_PACKAGES)
 
 # About 1,300 Google Fonts families more (92 MB, a few minutes), from the npm registry's Fontsource
 # packages (aocr/google_fonts.py); aocr-data draws the AOCR_GOOGLE_SHARDS with them when they are there.
