@@ -11,7 +11,8 @@ Input kinds (metadata "input.preprocessing"):
   × width as validation resized it ("resize": TensorFlow's or Pillow's bilinear), as raw 0-255 values in
   the channel order the IR was validated with; mean/scale are inside the IR (mo's --mean_values/--scale).
 - "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy): grey,
-  height 32 keeping the aspect ratio (shrunk to fit the width), standardized, zero-padded on the right.
+  blank margins trimmed where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio
+  (shrunk to fit the width), standardized, zero-padded on the right.
 """
 
 from __future__ import annotations
@@ -103,13 +104,38 @@ def aocr_pixels(image: Image.Image, spec: dict) -> np.ndarray:
     rgb = np.asarray(image, dtype=np.float32)
     planes = [rgb @ np.array([0.2989, 0.587, 0.114], dtype=np.float32)] if channels == 1 \
         else [rgb[..., i] for i in range(3)]
-    new_width = int(min(max(round(rgb.shape[1] * height / rgb.shape[0]), 1), width))
+    if spec.get("trim_margins"):
+        planes = trim_blank_margins(planes)
+    new_width = int(min(max(round(planes[0].shape[1] * height / planes[0].shape[0]), 1), width))
     resized = np.stack([np.asarray(Image.fromarray(plane, mode="F").resize((new_width, height), Image.BILINEAR))
                         for plane in planes], axis=-1)
     standardized = (resized - resized.mean()) / max(float(resized.std()), 1.0)
     padded = np.zeros((height, width, channels), dtype=np.float32)
     padded[:, :new_width] = standardized
     return padded[None]
+
+
+# aocr/data.py's trim_blank_margins, whose docstring says why
+BLANK_SPAN = 8.0
+MARGIN_IN_INK_HEIGHTS = 1.0
+
+
+def trim_blank_margins(planes: list[np.ndarray]) -> list[np.ndarray]:
+    """aocr/data.py's trim_blank_margins on [H, W] planes: blank margins cut to the ink's height."""
+    stack = np.stack(planes, axis=-1)
+
+    def extent(axis: int) -> tuple[int, int]:
+        ink = (stack.max(axis=axis) - stack.min(axis=axis)).max(axis=-1) > BLANK_SPAN
+        if not ink.any():
+            return 0, ink.size
+        return int(np.argmax(ink)), int(ink.size - np.argmax(ink[::-1]))
+
+    top, bottom = extent(1)
+    left, right = extent(0)
+    margin = int(np.ceil(MARGIN_IN_INK_HEIGHTS * (bottom - top)))
+    rows = slice(max(top - margin, 0), min(bottom + margin, stack.shape[0]))
+    columns = slice(max(left - margin, 0), min(right + margin, stack.shape[1]))
+    return [plane[rows, columns] for plane in planes]
 
 
 def model_input(image: Image.Image, metadata: dict, element_type: str = "f32") -> np.ndarray:

@@ -115,6 +115,77 @@ def test_preprocessing_shrinks_wide_images_instead_of_dropping_them():
     assert np.abs(image[:, -5:]).sum() > 0  # the text reaches the right edge: shrunk, not cropped or padded
 
 
+def _on_canvas(word, left: int, right: int, top: int = 0, bottom: int = 0, background=None):
+    """The word image with blank (or `background`'s) margins around it, as grey pixels [H, W, 1]."""
+    import numpy as np
+
+    ink = np.asarray(word.convert("L"), dtype=np.float32)
+    height, width = ink.shape[0] + top + bottom, ink.shape[1] + left + right
+    canvas = np.full((height, width), 255.0, np.float32) if background is None else background(height, width)
+    canvas[top:top + ink.shape[0], left:left + ink.shape[1]] = np.minimum(
+        canvas[top:top + ink.shape[0], left:left + ink.shape[1]], ink)
+    return canvas[..., None]
+
+
+def _trimmed(pixels):
+    import tensorflow as tf
+
+    from ovconvert.aocr import data
+
+    return data.trim_blank_margins(tf.constant(pixels)).numpy()
+
+
+def test_blank_margins_are_cut_to_the_ink_height_and_other_images_left_as_they_are():
+    """A word in the middle of a wide blank canvas reads with letters invented in the blank (docs/aocr.md,
+    "Blank margins"); trim_blank_margins cuts such margins to the ink's height. Margins within
+    that, and margins that are not flat (noise, a vertical gradient), leave the image untouched, so
+    training's images and every held-out set come out as they did."""
+    import numpy as np
+
+    from ovconvert.aocr import data
+    from ovconvert.families import words
+
+    word = words.render("Margin")  # 48 pixels high, with a few blank pixels of its own around the ink
+    ink_rows = np.nonzero((np.asarray(word.convert("L")) < 255 - data.BLANK_SPAN).any(axis=1))[0]
+    ink_height = ink_rows[-1] - ink_rows[0] + 1
+    wide = _on_canvas(word, left=600, right=900, top=0, bottom=300)
+    trimmed = _trimmed(wide)
+    limit = int(np.ceil(data.MARGIN_IN_INK_HEIGHTS * ink_height))
+    assert trimmed.shape[0] <= ink_height + 2 * limit and trimmed.shape[1] <= word.width + 2 * limit
+    assert trimmed.shape[1] >= word.width - 20 and trimmed.min() == wide.min()  # the word is all there
+    # already within the limit: the same pixels
+    snug = _on_canvas(word, left=limit // 2, right=limit // 2)
+    assert np.array_equal(_trimmed(snug), snug)
+    rng = np.random.default_rng(0)
+    noisy = _on_canvas(word, 600, 900, background=lambda h, w: rng.uniform(200, 255, (h, w)).astype(np.float32))
+    assert np.array_equal(_trimmed(noisy), noisy)
+    shaded = _on_canvas(word, 600, 900, background=lambda h, w: np.repeat(
+        np.linspace(140, 255, h, dtype=np.float32)[:, None], w, axis=1))
+    assert np.array_equal(_trimmed(shaded), shaded)
+    blank = np.full((40, 400, 1), 255.0, np.float32)
+    assert np.array_equal(_trimmed(blank), blank)
+
+
+def test_the_numpy_client_trims_margins_as_the_model_graph_does():
+    """ovconvert/predict.py repeats trim_blank_margins in NumPy for clients of the IR: the same crop."""
+    import numpy as np
+
+    from ovconvert import predict
+    from ovconvert.families import words
+
+    rng = np.random.default_rng(1)
+    for left, right, top, bottom in ((700, 20, 5, 200), (3, 4, 0, 0), (90, 90, 30, 30), (0, 1200, 0, 0)):
+        image = _on_canvas(words.render(rng.choice(["Wide", "crop", "AB12"])), left, right, top, bottom)
+        assert np.array_equal(predict.trim_blank_margins([image[..., 0]])[0], _trimmed(image)[..., 0])
+
+
+def test_models_saved_before_margins_were_trimmed_read_as_they_did():
+    from ovconvert.aocr.config import ModelConfig
+
+    assert ModelConfig.from_json('{"charset": "AB"}', "config.json").trim_margins is False
+    assert ModelConfig(charset="AB").trim_margins is True  # a new model trims
+
+
 def _encoded(image, format, **params):
     import io
 

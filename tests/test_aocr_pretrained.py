@@ -111,6 +111,32 @@ def test_narrow_words_read_confidently_wrong_are_stretched_and_read_right(monkey
     assert all(doubtful_only[text][0] != text for text in confidently_wrong), doubtful_only
 
 
+def test_a_word_in_a_wide_blank_canvas_reads_as_the_word_alone():
+    """A word centred in a canvas 4-8 times its height wider than itself (a fixed-size crop, a padded
+    detector box): with its blank margins fitted as they come the bundled model invents letters in the
+    margin to the word's left (SERELLO, ELECTROCOUNTERIRIRRITATE, at probabilities under 0.02, on
+    DejaVu Sans); cut to the ink's height first (its config's trim_margins), each reads right."""
+    import dataclasses
+
+    from PIL import Image
+
+    from ovconvert.aocr import evaluate, trained
+    from ovconvert.families import words
+
+    texts = ["HELLO", "COUNTERIRRITATE", "OV2024X7"]
+    images = []
+    for text, margin in zip(texts, (4, 8, 6)):
+        word = words.render(text.lower() if text.isalpha() else text)
+        canvas = Image.new("RGB", (word.width + 2 * margin * word.height, word.height), "white")
+        canvas.paste(word, (margin * word.height, 0))
+        images.append(words.png_bytes(canvas))
+    model = trained.load(str(PRETRAINED))
+    assert model.config.trim_margins
+    assert [reading for reading, _ in evaluate.Predictor(model)(images)] == texts
+    as_they_come = dataclasses.replace(model, config=dataclasses.replace(model.config, trim_margins=False))
+    assert sum(reading == text for text, (reading, _) in zip(texts, evaluate.Predictor(as_they_come)(images))) <= 1
+
+
 def test_pretrained_model_is_small_and_self_describing():
     size = sum(p.stat().st_size for p in PRETRAINED.iterdir())
     assert size < 12 * 1024 * 1024

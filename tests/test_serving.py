@@ -9,6 +9,7 @@ import json
 import shutil
 
 import openvino as ov
+from PIL import Image
 
 from conftest import REPO, fixture_path, run_aiy_detector
 from ovconvert.families.images import skimage_data_dir
@@ -36,13 +37,22 @@ def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tm
     metadata = json.loads(ov.Core().read_model(repo / "aocr" / "1" / "model.xml")
                           .get_rt_info(["ovconvert", "metadata"]).astype(str))
     assert metadata["task"] == "ocr" and metadata["input"]["preprocessing"] == "aocr"
+    assert metadata["input"]["trim_margins"] is True  # as the bundled model's config.json asks
     assert metadata["charset"].startswith("0123456789") or "A" in metadata["charset"]
 
     images = sorted((REPO / "recipes" / "aocr-samples").glob("*.png"))
-    code, stdout, err = cli("predict", repo / "aocr" / "1" / "model.xml", *images, "--json")
+    # a sample word in the middle of a canvas six times its height wider: the client trims the blank
+    # margins as the model's graph does (aocr/data.py), or reads letters into them
+    with Image.open(images[0]) as word:
+        canvas = Image.new("RGB", (word.width + 12 * word.height, word.height), "white")
+        canvas.paste(word.convert("RGB"), (6 * word.height, 0))
+    canvas.save(tmp_path / "01-openvino-wide.png")
+    code, stdout, err = cli("predict", repo / "aocr" / "1" / "model.xml", *images, tmp_path / "01-openvino-wide.png",
+                            "--json")
     assert code == 0, err
     read = {json.loads(line)["input"].rsplit("/", 1)[-1]: json.loads(line)["text"] for line in stdout.splitlines()}
     samples = json.loads((out / "report.json").read_text())["validation"]["samples"]
+    assert read.pop("01-openvino-wide.png") == "OPENVINO"
     assert read == {sample["name"]: sample["tf_text"] for sample in samples}  # TensorFlow's own readings
     _bad_inputs_are_one_line_each(cli, tmp_path, out)
 

@@ -39,6 +39,8 @@ class ModelConfig:
     target_embedding_size: int = 10
     cnn_scale: float = 1.0
     dropout: float = 0.5
+    # Cut blank margins wider than the word needs before fitting the image (data.trim_blank_margins).
+    trim_margins: bool = True
 
     def __post_init__(self):
         Charset(self.charset)  # validates
@@ -85,6 +87,10 @@ class ModelConfig:
             raise UserError(f"{origin}: not valid JSON ({error.msg} at line {error.lineno}); "
                             "restore it or retrain with --no-resume") from None
         known = {field.name for field in dataclasses.fields(cls)}
+        # A config.json without the key was written before margins were trimmed: that model read (and was
+        # trained on) its images as they came, and goes on doing so.
+        if isinstance(values, dict):
+            values.setdefault("trim_margins", False)
         unknown = sorted(set(values) - known)
         if unknown:
             raise UserError(f"{origin}: unknown keys {unknown}; was it written by a newer ovconvert?")

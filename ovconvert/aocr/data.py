@@ -33,14 +33,25 @@ FEATURES = {
 
 # ---------------------------------------------------------------------------------------------- images
 
+# trim_blank_margins: a row or column of pixels whose values span no more than this (of 255, in every
+# channel) holds no ink (JPEG's ringing in a white margin spans a few levels; the faintest text synth
+# draws on a photo, 12); a blank margin is cut to this many times the ink's height.
+BLANK_SPAN = 8.0
+MARGIN_IN_INK_HEIGHTS = 1.0
+
+
 def preprocess(encoded_image, config: ModelConfig, width_scale=1.0):
     """Encoded image bytes → float32 [32, image_width, channels], the model's input.
 
-    Resized to height 32 keeping the aspect ratio (times `width_scale`: training's width jitter); an
+    Blank margins wider than the word needs are cut (trim_blank_margins, when the model's config asks);
+    resized to height 32 keeping the aspect ratio (times `width_scale`: training's width jitter); an
     image wider than the model's width is shrunk to fit rather than dropped (aocr drops it);
     standardized per image, then padded with zeros (the mean) on the right.
     """
-    return fit(decode(encoded_image, config), config, width_scale)
+    image = decode(encoded_image, config)
+    if config.trim_margins:
+        image = trim_blank_margins(image)
+    return fit(image, config, width_scale)
 
 
 def decode(encoded_image, config: ModelConfig):
@@ -75,6 +86,40 @@ def flatten_alpha(image):
     ink_is_dark = tf.tensordot(ink, tf.constant([0.299, 0.587, 0.114]), 1) < 128.0
     background = tf.where(ink_is_dark, 255.0, 0.0)
     return tf.ensure_shape(colour * alpha + background * (1.0 - alpha), [None, None, 3])
+
+
+def trim_blank_margins(image):
+    """Decoded pixels [H, W, C] → the same, with blank margins cut to MARGIN_IN_INK_HEIGHTS × the
+    height of the ink.
+
+    A word in the middle of a wide blank canvas (a fixed-size crop, a detector's padded box) reads as the
+    word behind letters the model invents in the blank space to its left, with a low probability
+    (docs/aocr.md, "Blank margins"): training's loose crops leave at most about one text size. Blank
+    means flat: a row or column spanning at most BLANK_SPAN levels, so a margin of noise, texture, a
+    photo or a vertical gradient is never blank, and such images come out as they went in, as do those
+    whose margins are within the limit (all of trdg's, 99% of synth's). Arithmetic and slicing only: the
+    same ops run in training, in both engines and in the exported graph; ovconvert/predict.py repeats
+    them in NumPy.
+    """
+    span = tf.reduce_max(image, axis=0) - tf.reduce_min(image, axis=0)  # [W, C]: per column
+    ink_columns = tf.reduce_max(span, axis=-1) > BLANK_SPAN
+    span = tf.reduce_max(image, axis=1) - tf.reduce_min(image, axis=1)  # [H, C]: per row
+    ink_rows = tf.reduce_max(span, axis=-1) > BLANK_SPAN
+    top, bottom = _ink_extent(ink_rows)
+    left, right = _ink_extent(ink_columns)
+    margin = tf.cast(tf.math.ceil(MARGIN_IN_INK_HEIGHTS * tf.cast(bottom - top, tf.float32)), tf.int32)
+    shape = tf.shape(image)
+    return image[tf.maximum(top - margin, 0):tf.minimum(bottom + margin, shape[0]),
+                 tf.maximum(left - margin, 0):tf.minimum(right + margin, shape[1])]
+
+
+def _ink_extent(ink):
+    """[N] bool → (first, last + 1) of the True entries; (0, N) when there are none."""
+    size = tf.shape(ink)[0]
+    any_ink = tf.reduce_any(ink)
+    first = tf.argmax(tf.cast(ink, tf.int32), output_type=tf.int32)
+    end = size - tf.argmax(tf.cast(ink[::-1], tf.int32), output_type=tf.int32)
+    return tf.where(any_ink, first, 0), tf.where(any_ink, end, size)
 
 
 def fit(image, config: ModelConfig, width_scale=1.0):

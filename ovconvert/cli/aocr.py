@@ -19,7 +19,7 @@ log = logging.getLogger("ovconvert.aocr")
 
 # Model flags → ModelConfig fields; defaults are aocr's (ModelConfig's own defaults).
 MODEL_FLAGS = ("max_width", "max_height", "max_prediction", "use_gru", "attn_num_layers", "attn_num_hidden",
-               "target_embedding_size", "cnn_scale")
+               "target_embedding_size", "cnn_scale", "trim_margins")
 
 
 def _model_flags(parser) -> None:
@@ -43,6 +43,9 @@ def _model_flags(parser) -> None:
                        help="character embedding size (default 10)")
     group.add_argument("--cnn-scale", type=float, default=suppress,
                        help="scale aocr's CNN filter counts (default 1.0; the bundled model uses 0.25)")
+    group.add_argument("--no-trim-margins", dest="trim_margins", action="store_false", default=suppress,
+                       help="fit images as they come, as aocr does (default: cut blank margins wider than the "
+                            "text's height first; models saved before this option read without it)")
 
 
 def _engine_flags(parser) -> None:

@@ -67,11 +67,20 @@ SOURCE_BUILDERS = {"frozen_graph": build_frozen_graph}
 
 @functools.lru_cache(maxsize=8)
 def _charset(config_path: str) -> str:
+    return _model_config(config_path)["charset"]
+
+
+def _model_config(config_path: str) -> dict:
+    """The model's config.json, as `aocr export` writes it beside the frozen graph."""
     try:
-        return json.loads(Path(config_path).read_text(encoding="utf-8"))["charset"]
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"validate.args.config {config_path}: cannot read the model's charset ({error}); "
-                        "point it at the config.json written by `ovconvert aocr export`") from None
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        problem = None if isinstance(config, dict) and "charset" in config else "no charset in it"
+    except (OSError, ValueError) as error:
+        problem = str(error)
+    if problem:
+        raise UserError(f"validate.args.config {config_path}: cannot read the model's charset ({problem}); "
+                        "point it at the config.json written by `ovconvert aocr export`")
+    return config
 
 
 def decode(outputs, recipe) -> str:
@@ -192,9 +201,13 @@ def calibration_samples(recipe, frozen, cut) -> list:
 
 def serving_metadata(recipe, cut, described: dict) -> dict:
     """What a client of the IR needs (ovconvert/predict.py): aocr's own preprocessing at the IR's width
-    and channels, and the charset that turns step ids into text."""
+    and channels (with blank margins trimmed first where the model's config asks: aocr/data.py), and
+    the charset that turns step ids into text."""
     _, height, width, channels = cut.inputs[0].shape
+    config = _model_config(recipe.validate.args["config"])
     return described | {"input": {"name": cut.inputs[0].node, "preprocessing": "aocr", "layout": "NHWC", "height": height,
-                      "width": width, "channels": channels},
-            "charset": _charset(recipe.validate.args["config"]),
+                      "width": width, "channels": channels,
+                      # a config.json without the key predates trimming (aocr/config.py)
+                      "trim_margins": bool(config.get("trim_margins", False))},
+            "charset": config["charset"],
             "outputs": {"step_ids": "character ids: 0 PAD, 1 GO, 2 EOS, then the charset from id 3"}}
