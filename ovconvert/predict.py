@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from ovconvert.aocr.config import BLANK_SPAN, MARGIN_IN_INK_HEIGHTS  # no TensorFlow at import
 from ovconvert.errors import UserError
 
 RT_INFO_KEY = "ovconvert"
@@ -113,11 +114,6 @@ def aocr_pixels(image: Image.Image, spec: dict) -> np.ndarray:
     padded = np.zeros((height, width, channels), dtype=np.float32)
     padded[:, :new_width] = standardized
     return padded[None]
-
-
-# aocr/data.py's trim_blank_margins, whose docstring says why
-BLANK_SPAN = 8.0
-MARGIN_IN_INK_HEIGHTS = 1.0
 
 
 def trim_blank_margins(planes: list[np.ndarray]) -> list[np.ndarray]:

@@ -17,6 +17,12 @@ from ovconvert.errors import UserError
 
 CONFIG_FILE = "config.json"
 IMAGE_HEIGHT = 32
+# data.trim_blank_margins (and ovconvert/predict.py's NumPy copy, which cannot import TensorFlow): a row
+# or column of pixels whose values span no more than this (of 255, in every channel) holds no ink (JPEG's
+# ringing in a white margin spans a few levels; the faintest text synth draws on a photo, 12); a blank
+# margin is cut to this many times the ink's height.
+BLANK_SPAN = 8.0
+MARGIN_IN_INK_HEIGHTS = 1.0
 # aocr's CNN: 3×3 convolutions with these filters, then a 2×2 one; `cnn_scale` scales them all (the
 # bundled model uses 0.25 to stay a few MB, read a word in a few ms and train on a CPU).
 CNN_FILTERS = (64, 128, 256, 256, 512, 512, 512)

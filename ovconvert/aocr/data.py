@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ovconvert.aocr.charset import EOS, PAD, SPECIAL_TOKENS
-from ovconvert.aocr.config import IMAGE_HEIGHT, ModelConfig
+from ovconvert.aocr.config import BLANK_SPAN, IMAGE_HEIGHT, MARGIN_IN_INK_HEIGHTS, ModelConfig
 from ovconvert.errors import UserError
 
 log = logging.getLogger("ovconvert.aocr")
@@ -32,13 +32,6 @@ FEATURES = {
 
 
 # ---------------------------------------------------------------------------------------------- images
-
-# trim_blank_margins: a row or column of pixels whose values span no more than this (of 255, in every
-# channel) holds no ink (JPEG's ringing in a white margin spans a few levels; the faintest text synth
-# draws on a photo, 12); a blank margin is cut to this many times the ink's height.
-BLANK_SPAN = 8.0
-MARGIN_IN_INK_HEIGHTS = 1.0
-
 
 def preprocess(encoded_image, config: ModelConfig, width_scale=1.0):
     """Encoded image bytes → float32 [32, image_width, channels], the model's input.
