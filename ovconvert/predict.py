@@ -10,8 +10,8 @@ Input kinds (metadata "input.preprocessing"):
 - "pixels": the image cropped as the model's evaluation preprocessing crops, resized to the IR's height
   × width as validation resized it ("resize": TensorFlow's or Pillow's bilinear), as raw 0-255 values in
   the channel order the IR was validated with; mean/scale are inside the IR (mo's --mean_values/--scale).
-- "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy): grey,
-  blank margins trimmed where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio
+- "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy):
+  transparency flattened onto a background that contrasts with the ink, grey, blank margins trimmed where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio
   (shrunk to fit the width), standardized, zero-padded on the right.
 """
 
@@ -46,10 +46,12 @@ def read_metadata(model) -> dict:
 
 
 def load_image(path: Path) -> Image.Image:
+    """The file as RGB, or as RGBA where it carries transparency (an alpha channel, or a palette's or a
+    PNG's transparent colour): an OCR input flattens that as the model's graph does (flatten_alpha)."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGB")
+            return image.convert("RGBA" if image.has_transparency_data else "RGB")
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: not a readable image ({error}); give a PNG, JPEG, GIF or BMP file") from None
 
@@ -57,6 +59,7 @@ def load_image(path: Path) -> Image.Image:
 def pixels(image: Image.Image, spec: dict) -> np.ndarray:
     """[1, H, W, C] raw pixel values for an IR whose mean/scale are inside it, cropped first as the model's
     evaluation preprocessing crops (Slim's: a central 87.5%, or VGG's shorter side to 256 and the centre)."""
+    image = image.convert("RGB")  # transparency dropped, as the framework's RGB decoding drops it
     width, height = image.size
     if spec.get("crop") == "central":  # tf.image.central_crop's arithmetic
         top = int((height - height * spec["central_fraction"]) / 2)
@@ -103,6 +106,8 @@ def aocr_pixels(image: Image.Image, spec: dict) -> np.ndarray:
     antialias=True)."""
     height, width, channels = spec["height"], spec["width"], spec["channels"]
     rgb = np.asarray(image, dtype=np.float32)
+    if rgb.shape[-1] == 4:
+        rgb = flatten_alpha(rgb)
     planes = [rgb @ np.array([0.2989, 0.587, 0.114], dtype=np.float32)] if channels == 1 \
         else [rgb[..., i] for i in range(3)]
     if spec.get("trim_margins"):
@@ -114,6 +119,18 @@ def aocr_pixels(image: Image.Image, spec: dict) -> np.ndarray:
     padded = np.zeros((height, width, channels), dtype=np.float32)
     padded[:, :new_width] = standardized
     return padded[None]
+
+
+def flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """aocr/data.py's flatten_alpha on [H, W, 4] pixels → [H, W, 3]: transparency flattened onto white
+    behind dark ink or black behind light ink (transparent pixels are often black, and black text on them
+    would otherwise read as nothing); an alpha that is 0 everywhere is no transparency."""
+    colour, alpha = rgba[..., :3], rgba[..., 3:] / 255.0
+    if not alpha.any():
+        alpha = np.ones_like(alpha)
+    ink = (colour * alpha).sum(axis=(0, 1)) / max(float(alpha.sum()), 1e-6)
+    background = 255.0 if float(ink @ np.array([0.299, 0.587, 0.114])) < 128.0 else 0.0
+    return colour * alpha + background * (1.0 - alpha)
 
 
 def trim_blank_margins(planes: list[np.ndarray]) -> list[np.ndarray]:

@@ -255,6 +255,40 @@ def test_a_fourth_channel_that_is_zero_everywhere_is_no_transparency():
     assert np.array_equal(data.flatten_alpha(unused).numpy(), rgb)
 
 
+def test_the_numpy_client_flattens_transparency_as_the_model_graph_does(tmp_path):
+    """ovconvert/predict.py (the IR's client, no TensorFlow) read a word on transparent black pixels as
+    nothing: it dropped the alpha. It now flattens it as decode() does, for every kind of transparency."""
+    import numpy as np
+    from PIL import Image
+
+    from ovconvert import predict
+    from ovconvert.aocr import data
+    from ovconvert.aocr.config import ModelConfig
+    from ovconvert.families import words
+
+    coverage = 255 - np.asarray(words.render("Clear").convert("L"), dtype=np.uint8)
+    black_ink = Image.new("RGBA", (coverage.shape[1], coverage.shape[0]), (0, 0, 0, 0))
+    black_ink.putalpha(Image.fromarray(coverage, "L"))
+    white_ink = Image.new("RGBA", black_ink.size, (255, 255, 255, 0))
+    white_ink.putalpha(Image.fromarray(coverage, "L"))
+    palette = Image.fromarray(np.where(coverage > 127, 1, 0).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0] * 256)
+    unused_alpha = Image.new("RGBA", black_ink.size, (90, 40, 200, 0))  # a fourth byte 0 everywhere
+    cases = {"black.png": _encoded(black_ink, "PNG"), "white.png": _encoded(white_ink, "PNG"),
+             "grey.png": _encoded(black_ink.convert("LA"), "PNG"),
+             "palette.gif": _encoded(palette, "GIF", transparency=0),
+             "unused.png": _encoded(unused_alpha, "PNG"), "opaque.png": _encoded(words.render("Clear"), "PNG")}
+    config = ModelConfig(charset="AB", channels=3)
+    for name, encoded in cases.items():
+        (tmp_path / name).write_bytes(encoded)
+        client = np.asarray(predict.load_image(tmp_path / name), dtype=np.float32)
+        if client.shape[-1] == 4:
+            client = predict.flatten_alpha(client)
+        graph = data.decode(data.readable_image(encoded), config).numpy()
+        assert np.allclose(client, graph, atol=1e-3), name
+    assert np.array_equal(np.asarray(predict.load_image(tmp_path / "black.png").getchannel("A")), coverage)
+
+
 def test_synth_is_deterministic_for_a_seed_and_writes_atomically(tmp_path, capsys):
     for name in ("a", "b"):
         assert aocr_cli("aocr", "synth", "20", tmp_path / f"{name}.tfrecords", "--all-fonts", "--fonts", "DejaVu*",

@@ -47,12 +47,17 @@ def test_aocr_ir_is_laid_out_for_model_server_and_reads_words_on_its_own(cli, tm
         canvas = Image.new("RGB", (word.width + 12 * word.height, word.height), "white")
         canvas.paste(word.convert("RGB"), (6 * word.height, 0))
     canvas.save(tmp_path / "01-openvino-wide.png")
+    # and as black ink on transparent black pixels (`convert -background none`): alpha flattened, not dropped
+    ink = canvas.convert("L").point(lambda grey: max(0, min(255, (200 - grey) * 3)))  # the sample's background 207+
+    clear = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+    clear.putalpha(ink)
+    clear.save(tmp_path / "01-openvino-clear.png")
     code, stdout, err = cli("predict", repo / "aocr" / "1" / "model.xml", *images, tmp_path / "01-openvino-wide.png",
-                            "--json")
+                            tmp_path / "01-openvino-clear.png", "--json")
     assert code == 0, err
     read = {json.loads(line)["input"].rsplit("/", 1)[-1]: json.loads(line)["text"] for line in stdout.splitlines()}
     samples = json.loads((out / "report.json").read_text())["validation"]["samples"]
-    assert read.pop("01-openvino-wide.png") == "OPENVINO"
+    assert read.pop("01-openvino-wide.png") == read.pop("01-openvino-clear.png") == "OPENVINO"
     assert read == {sample["name"]: sample["tf_text"] for sample in samples}  # TensorFlow's own readings
     _bad_inputs_are_one_line_each(cli, tmp_path, out)
 
