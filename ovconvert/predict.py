@@ -251,8 +251,16 @@ class Predictor:
 
         if not Path(xml).is_file():
             raise UserError(f"{xml}: no such IR; give the .xml of an `ovconvert run` (ir/NAME.xml)")
+        if Path(xml).suffix.lower() != ".xml":  # (OpenVINO would try every frontend on it, and log their errors)
+            raise UserError(f"{xml}: not an IR; give the .xml of an `ovconvert run` (ir/NAME.xml) first, then the images")
         core = ov.Core()
-        model = core.read_model(str(xml))
+        try:
+            model = core.read_model(str(xml))
+        except RuntimeError as error:  # not an IR, or its .bin missing or cut short
+            reason = next((line.strip() for line in str(error).splitlines()
+                           if line.strip() and not line.startswith("Exception from")), "unreadable")
+            raise UserError(f"{xml}: OpenVINO cannot read it as an IR ({reason}); give the .xml of an "
+                            "`ovconvert run` (ir/NAME.xml), with its .bin beside it") from None
         self.metadata = read_metadata(model)
         self.element_type = model.inputs[0].get_element_type().get_type_name()
         _fix_batch_to_one(model)

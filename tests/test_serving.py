@@ -76,6 +76,19 @@ def _bad_inputs_are_one_line_each(cli, tmp_path, out):
     ov.save_model(ov.Model(model.outputs, model.get_parameters(), "bare"), bare / "plain.xml")
     code, _, err = cli("predict", bare / "plain.xml", good)
     assert code == 2 and "carries no ovconvert metadata" in err and len(err.strip().splitlines()) == 1
+    # the image first, by mistake; an IR whose .bin was cut short
+    code, _, err = cli("predict", good, good)
+    assert code == 2 and "01-openvino.png: not an IR" in err and len(err.strip().splitlines()) == 1
+    (bare / "plain.bin").write_bytes((bare / "plain.bin").read_bytes()[:1000])
+    code, _, err = cli("predict", bare / "plain.xml", good)
+    assert code == 2 and "OpenVINO cannot read it as an IR" in err and len(err.strip().splitlines()) == 1
+    # a directory: its images, by name (annotations.txt beside them left out)
+    code, stdout, err = cli("predict", out / "ir" / "aocr.xml", good.parent)
+    assert code == 0, err
+    assert [line.split("\t")[0] for line in stdout.splitlines()] == \
+        [str(path) for path in sorted(good.parent.glob("*.png"))]
+    code, _, err = cli("predict", out / "ir" / "aocr.xml", tmp_path / "bare")
+    assert code == 2 and "a directory with no image files" in err
 
 
 def test_a_retrained_classifier_answers_with_its_own_labels_as_validation_did(cli, tmp_path):
