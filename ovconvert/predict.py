@@ -11,8 +11,9 @@ Input kinds (metadata "input.preprocessing"):
   × width as validation resized it ("resize": TensorFlow's or Pillow's bilinear), as raw 0-255 values in
   the channel order the IR was validated with; mean/scale are inside the IR (mo's --mean_values/--scale).
 - "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy):
-  transparency flattened onto a background that contrasts with the ink, grey, blank margins trimmed where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio
-  (shrunk to fit the width), standardized, zero-padded on the right.
+  transparency flattened onto a background that contrasts with the ink, grey, blank margins trimmed
+  where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio (shrunk to fit the
+  width), standardized, zero-padded on the right.
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ class Predictor:
         if not Path(xml).is_file():
             raise UserError(f"{xml}: no such IR; give the .xml of an `ovconvert run` (ir/NAME.xml)")
         if Path(xml).suffix.lower() != ".xml":  # (OpenVINO would try every frontend on it, and log their errors)
-            raise UserError(f"{xml}: not an IR; give the .xml of an `ovconvert run` (ir/NAME.xml) first, then the images")
+            raise UserError(f"{xml}: not an IR; give the .xml of an `ovconvert run` (ir/NAME.xml) first, "
+                            "then the images")
         core = ov.Core()
         try:
             model = core.read_model(str(xml))
