@@ -10,9 +10,11 @@ and compiles, the engines taking turns batch by batch; the IR is the cached, val
 people script it, on the first --tesseract-count images. Prints ms per word, the ratios, and how many
 words each engine read correctly. `--also bf16` (or f16, device) times the IR at that precision too, in
 the same interleaved pass, and counts the words it reads differently from the f32 IR (`aocr predict
---precision`); it runs as f32 where the CPU has no native bf16.
+--precision`); it runs as f32 where the CPU has no native bf16. `--one-stream` also times the IR
+compiled for latency, each batch one request, against the default split across the device's streams.
 
 Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32] [--also bf16]
+       [--one-stream]
 """
 
 import argparse
@@ -35,6 +37,8 @@ def main() -> None:
     parser.add_argument("--tesseract-count", type=int, default=100)
     parser.add_argument("--also", action="append", default=[], choices=("bf16", "f16", "device"),
                         help="time the IR at this precision too (repeatable)")
+    parser.add_argument("--one-stream", action="store_true",
+                        help="also time the IR compiled for latency, one request a batch (no streams)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -82,6 +86,11 @@ def main() -> None:
     engines = {"TensorFlow": evaluate.Predictor(model), "OpenVINO IR": reader.read_encoded,
                "TensorFlow, read once": evaluate.Predictor(model, reread_below=0.0),
                "OpenVINO IR, read once": once.read_encoded}
+    if args.one_stream:  # how the IR read before a call's rows were split across the device's streams
+        engines["IR, one stream"] = OpenVinoReader(model, model_dir, work / "cache",
+                                                   hint="LATENCY").read_encoded
+        engines["IR, one stream, once"] = OpenVinoReader(model, model_dir, work / "cache", reread_below=0.0,
+                                                         hint="LATENCY").read_encoded
     for precision in args.also:
         engines[f"OpenVINO IR {precision}"] = OpenVinoReader(model, model_dir, work / "cache",
                                                              precision=precision).read_encoded
@@ -116,6 +125,12 @@ def main() -> None:
             pairs = zip(texts[f"OpenVINO IR{suffix}"], texts[f"OpenVINO IR {precision}{suffix}"])
             differ = sum(f32_text != other_text for f32_text, other_text in pairs)
             print(f"OpenVINO IR {precision}{suffix}: {differ}/{len(paths)} words read differently from f32")
+    if args.one_stream:
+        pairs = (("OpenVINO IR", "IR, one stream"), ("OpenVINO IR, read once", "IR, one stream, once"))
+        for split, single in pairs:
+            differ = sum(a != b for a, b in zip(texts[split], texts[single]))
+            print(f"{split} split across streams: {seconds[single] / seconds[split]:.2f}× as fast as "
+                  f"{single}, {differ}/{len(paths)} words read differently")
     if "Tesseract --psm 8" in seconds:
         print(f"OpenVINO IR vs Tesseract (a process per word): "
               f"{seconds['Tesseract --psm 8'] / seconds['OpenVINO IR']:.1f}×")

@@ -167,9 +167,17 @@ def test_make_aocr_train_continues_the_bundled_model_with_its_own_configuration(
 def test_the_ir_is_compiled_at_few_batch_sizes_and_pads_little():
     from ovconvert.aocr.openvino_engine import compiled_batch_size
 
-    sizes = {count: compiled_batch_size(count) for count in range(1, 33)}  # more rows are read 32 at a time
+    # one stream reads up to 32 rows a request, two streams 16 each (more rows are read 32 at a time)
+    sizes = {count: compiled_batch_size(count) for count in range(1, 33)}
     assert all(size >= count for count, size in sizes.items())
     assert set(sizes.values()) == {1, 8, 16, 24, 32} and max(size - count for count, size in sizes.items()) == 7
+    sizes = {count: compiled_batch_size(count, 16) for count in range(1, 17)}
+    assert all(size >= count for count, size in sizes.items())
+    assert set(sizes.values()) == {1, 4, 8, 12, 16} and max(size - count for count, size in sizes.items()) == 3
+    for streams in range(3, 9):  # the parts of any call of ≤ 32 rows fit the device's streams
+        largest = -(-32 // streams)
+        for count in range(1, 33):
+            assert -(-count // compiled_batch_size(-(-count // streams), largest)) <= streams
 
 
 @pytest.mark.slow  # 200 words on both engines; test_predict_on_both_engines_prints_the_same_lines runs by default

@@ -13,10 +13,16 @@ the same accuracy (docs/aocr.md, "Speed").
 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
-sizes rounded up to a multiple of 8 (a stream's last, short batch, the few words read again or a
+sizes rounded up (compiled_batch_size: a stream's last, short batch, the few words read again or a
 person's one-word batches do not each cost a compilation of about 1.5 s), a batch padded to its size
 with copies of its last image, and more than 32 rows read 32 at a time (the words read again of a full
 batch, up to 96 rows, or `aocr test`'s batches of 65, are not padded to a power of two).
+
+It is compiled for throughput (PERFORMANCE_HINT THROUGHPUT), and the rows of one call are split across
+the streams that gives, one request each, run at once: on 2 cores, two streams of one thread read a
+batch of 32 about 1.5× as fast as one stream of two threads (a batch of 16 each; measured with and
+without AMX, docs/aocr.md "Speed"), because the decoder's 24 small steps leave a second thread idle
+much of the time. Each request computes its rows as a single stream would, so the strings do not change.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
-from ovconvert.aocr.config import REREAD_BELOW
+from ovconvert.aocr.config import IMAGE_HEIGHT, REREAD_BELOW
 from ovconvert.aocr.reread import Preprocessor, read_encoded
 from ovconvert.errors import ToolError
 from ovconvert.precision import REFERENCE, Target, resolved_precision
+from ovconvert.stages.bench import optimal_requests
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -73,18 +80,20 @@ def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charse
 LARGEST_COMPILED_BATCH = 32
 
 
-def compiled_batch_size(count: int) -> int:
-    """The static batch `count` ≤ LARGEST_COMPILED_BATCH images are read at: 1, or a multiple of 8. Any
-    batch, and the words it reads again (aocr/reread.py: one to three rows a word), then needs at most
-    five compilations and is padded by at most 7 rows a call."""
-    return 1 if count <= 1 else -(-count // 8) * 8
+def compiled_batch_size(count: int, largest: int = LARGEST_COMPILED_BATCH) -> int:
+    """The static batch `count` ≤ `largest` images are read at: 1, or a multiple of a quarter of `largest`
+    (8 for one stream's 32 rows, 4 for each of two streams' 16). Any batch, and the words it reads again
+    (aocr/reread.py: one to three rows a word), then needs five or six compilations and is padded by less
+    than a quarter of `largest` a request."""
+    step = max(1, largest // 4)
+    return 1 if count <= 1 else -(-count // step) * step
 
 
 class OpenVinoReader:
     """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
 
     def __init__(self, trained, model_dir: str, cache_dir: Path, device: str = "CPU",
-                 reread_below: float = REREAD_BELOW, precision: str = "f32"):
+                 reread_below: float = REREAD_BELOW, precision: str = "f32", hint: str = "THROUGHPUT"):
         import openvino as ov
 
         self.config = trained.config
@@ -92,37 +101,55 @@ class OpenVinoReader:
         xml = converted_ir(model_dir, cache_dir)
         self.core = ov.Core()
         self.ir = self.core.read_model(str(xml))
-        self.requests = {}  # batch size → infer request of the IR compiled at that static batch
+        self.requests = {}  # batch size → infer requests (one a stream) of the IR compiled at that batch
         self.preprocess = Preprocessor(trained.config)
         self.reread_below = reread_below
         # What to compile for: f32, bf16, f16, or "device" for no hint (the device's own choice: bf16 on
         # AMX/avx512_bf16 CPUs, f16 on GPUs).
         self.target = Target(device, None if precision == "device" else precision)
         self.runs_at = None  # what the device resolved the hint to, known after the first compile
+        # THROUGHPUT: a call's rows split across the device's streams; LATENCY: one request a call, all
+        # cores on it (what benchmarks/aocr_predict.py compares with)
+        self.hint = hint
 
     def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         return [reading for start in range(0, len(pixels), LARGEST_COMPILED_BATCH)
                 for reading in self._read_in_one_call(pixels[start:start + LARGEST_COMPILED_BATCH])]
 
     def _read_in_one_call(self, pixels: np.ndarray) -> list[tuple[str, float]]:
-        count = len(pixels)
-        size = compiled_batch_size(count)
-        padded = np.ascontiguousarray(np.concatenate([pixels, np.repeat(pixels[-1:], size - count, axis=0)]),
-                                      dtype=np.float32)
-        request = self._request(size, padded.shape)
-        request.infer([padded])
-        ids = request.get_output_tensor(0).data
-        probabilities = request.get_output_tensor(1).data
-        return [text_and_probability(ids[i], probabilities[i], self.charset) for i in range(count)]
+        """Up to LARGEST_COMPILED_BATCH rows: split into one part a stream, each part padded to the same
+        compiled size, all parts started before any is waited for."""
+        streams = len(self._requests(1))
+        size = compiled_batch_size(-(-len(pixels) // streams), -(-LARGEST_COMPILED_BATCH // streams))
+        parts = [pixels[start:start + size] for start in range(0, len(pixels), size)]
+        requests = self._requests(size)
+        for request, part in zip(requests, parts):
+            padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])
+            request.start_async([np.ascontiguousarray(padded, dtype=np.float32)])
+        readings = []
+        for request, part in zip(requests, parts):
+            request.wait()
+            ids = request.get_output_tensor(0).data
+            probabilities = request.get_output_tensor(1).data
+            readings += [text_and_probability(ids[i], probabilities[i], self.charset)
+                         for i in range(len(part))]
+        return readings
 
-    def _request(self, size: int, shape: tuple):
+    def _requests(self, size: int) -> list:
+        """The infer requests, one a stream, of the IR compiled at static batch `size`. The batch-1 model
+        (which single words use anyway) is compiled first: how many streams the device gives is known
+        only from a compiled model, and the parts a call is split into depend on it. Every size gets as
+        many requests as that one has streams, so each part has its request."""
         if size not in self.requests:
             ir = self.ir.clone()
-            ir.reshape({ir.inputs[0].get_any_name(): list(shape)})
+            ir.reshape({ir.inputs[0].get_any_name(): [size, IMAGE_HEIGHT, self.config.image_width,
+                                                      self.config.channels]})
             # f32 unless asked otherwise: the same strings as TensorFlow on every CPU (bf16 would be the
             # default on some).
-            compiled = self.core.compile_model(ir, self.target.device, self.target.config())
-            self.requests[size] = compiled.create_infer_request()
+            compiled = self.core.compile_model(ir, self.target.device,
+                                               {**self.target.config(), "PERFORMANCE_HINT": self.hint})
+            streams = len(self.requests[1]) if self.requests else optimal_requests(compiled)
+            self.requests[size] = [compiled.create_infer_request() for _ in range(streams)]
             if self.runs_at is None:
                 self.runs_at = resolved_precision(compiled, self.target)
                 self._say_what_it_runs_at()

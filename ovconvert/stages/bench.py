@@ -195,7 +195,7 @@ def _ir_configs(core, model, precision: str, validated: bool, samples: list, dev
         configs.append(Config("OpenVINO", precision, "LATENCY", batch, f"{batch} × batch 1",
                               lambda: [request.infer(inputs[i % len(inputs)]) for i in range(batch)], validated))
     throughput = _compile(core, single, device, hint, "THROUGHPUT")
-    queue = ov.AsyncInferQueue(throughput, _optimal_requests(throughput))
+    queue = ov.AsyncInferQueue(throughput, optimal_requests(throughput))
 
     def in_flight() -> None:
         for i in range(batch):
@@ -233,7 +233,8 @@ def _compile(core, model, device: str, precision: str, hint: str):
                         f"{str(error).splitlines()[0]}") from None
 
 
-def _optimal_requests(compiled) -> int:
+def optimal_requests(compiled) -> int:
+    """How many requests `compiled` runs at once (its streams); 2 where the device does not say."""
     try:
         return max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
     except RuntimeError:
