@@ -20,9 +20,10 @@ batch, up to 96 rows, or `aocr test`'s batches of 65, are not padded to a power 
 
 It is compiled for throughput (PERFORMANCE_HINT THROUGHPUT), and the rows of one call are split across
 the streams that gives, one request each, run at once: on 2 cores, two streams of one thread read a
-batch of 32 about 1.5× as fast as one stream of two threads (a batch of 16 each; measured with and
-without AMX, docs/aocr.md "Speed"), because the decoder's 24 small steps leave a second thread idle
-much of the time. Each request computes its rows as a single stream would, so the strings do not change.
+batch of 32 (16 each) 1.17× as fast as one stream of two threads on a quiet machine and about 1.5× as
+fast beside a busy process (docs/aocr.md, "Reading with OpenVINO"): the decoder's 24 small steps leave
+a second thread idle part of the time. Each request computes its rows as a single stream would, so the
+strings do not change.
 """
 
 from __future__ import annotations
