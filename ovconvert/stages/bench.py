@@ -374,12 +374,15 @@ def recommendation_lines(recommendation: dict) -> list[str]:
 
 def table_lines(rows: list[BenchRow]) -> list[str]:
     """The bench table as aligned text, for the log."""
-    header = f"{'configuration':<34} {'mode':<24} {'median ms':>10} {'p90 ms':>9} {'inputs/s':>9} {'speed-up':>9}"
+    name_width = max([34, *(len(row.name) for row in rows)])
+    mode_width = max([24, *(len(row.mode) for row in rows)])
+    header = (f"{'configuration':<{name_width}} {'mode':<{mode_width}} {'median ms':>10} {'p90 ms':>9} "
+              f"{'inputs/s':>9} {'speed-up':>9}")
     lines = [header]
     for row in rows:
         speedup = f"{row.speedup:.2f}×" if row.speedup is not None else "1.00× (ref)"
         mark = "" if row.validated else "  (not validated)"
-        lines.append(f"{row.name:<34} {row.mode:<24} {row.median_ms:>10.2f} {row.p90_ms:>9.2f} "
+        lines.append(f"{row.name:<{name_width}} {row.mode:<{mode_width}} {row.median_ms:>10.2f} {row.p90_ms:>9.2f} "
                      f"{row.items_per_s:>9.1f} {speedup:>9}{mark}")
     return lines
 
