@@ -109,6 +109,7 @@ class OpenVinoReader:
         # AMX/avx512_bf16 CPUs, f16 on GPUs).
         self.target = Target(device, None if precision == "device" else precision)
         self.runs_at = None  # what the device resolved the hint to, known after the first compile
+        self.streams = None  # requests the device runs at once, known after the first compile
         # THROUGHPUT: a call's rows split across the device's streams; LATENCY: one request a call, all
         # cores on it (what benchmarks/aocr_predict.py compares with)
         self.hint = hint
@@ -120,7 +121,8 @@ class OpenVinoReader:
     def _read_in_one_call(self, pixels: np.ndarray) -> list[tuple[str, float]]:
         """Up to LARGEST_COMPILED_BATCH rows: split into one part a stream, each part padded to the same
         compiled size, all parts started before any is waited for."""
-        streams = len(self._requests(1))
+        self._requests(1)  # compiled first: it tells how many streams the device gives
+        streams = self.streams
         size = compiled_batch_size(-(-len(pixels) // streams), -(-LARGEST_COMPILED_BATCH // streams))
         parts = [pixels[start:start + size] for start in range(0, len(pixels), size)]
         requests = self._requests(size)
@@ -149,8 +151,9 @@ class OpenVinoReader:
             # default on some).
             compiled = self.core.compile_model(ir, self.target.device,
                                                {**self.target.config(), "PERFORMANCE_HINT": self.hint})
-            streams = len(self.requests[1]) if self.requests else optimal_requests(compiled)
-            self.requests[size] = [compiled.create_infer_request() for _ in range(streams)]
+            if self.streams is None:
+                self.streams = optimal_requests(compiled)
+            self.requests[size] = [compiled.create_infer_request() for _ in range(self.streams)]
             if self.runs_at is None:
                 self.runs_at = resolved_precision(compiled, self.target)
                 self._say_what_it_runs_at()

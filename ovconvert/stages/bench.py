@@ -202,7 +202,8 @@ def _ir_configs(core, model, precision: str, validated: bool, samples: list, dev
         configs.append(Config("OpenVINO", precision, "LATENCY", batch, f"{batch} × batch 1",
                               lambda: [request.infer(inputs[i % len(inputs)]) for i in range(batch)], validated))
     throughput = _compile(core, single, device, hint, "THROUGHPUT")
-    queue = ov.AsyncInferQueue(throughput, optimal_requests(throughput))
+    streams = optimal_requests(throughput)
+    queue = ov.AsyncInferQueue(throughput, streams)
 
     def in_flight() -> None:
         for i in range(batch):
@@ -211,7 +212,6 @@ def _ir_configs(core, model, precision: str, validated: bool, samples: list, dev
 
     configs.append(Config("OpenVINO", precision, "THROUGHPUT", batch, f"{batch} requests in flight", in_flight,
                           validated))
-    streams = optimal_requests(throughput)
     if any_batch and 1 < streams < batch and batch % streams == 0:
         # One stream of several threads leaves threads idle in a network of many small steps (a
         # decoder's): on 2 cores the bundled aocr IR read a batch of 32 split into 2 requests of 16 in
