@@ -224,8 +224,12 @@ def test_bench_command_times_a_finished_run_and_cross_checks_with_benchmark_app(
     code, stdout, err = cli("bench", "recipes/aocr.yaml", "--run-dir", out, "--seconds", "1", "--batch", "4",
                             "--benchmark-app")
     assert code == 0, err
-    assert "deploy for latency: IR f32, LATENCY, batch 1" in stdout
     bench = json.loads((out / "report.json").read_text())["bench"]
+    # Which validated configuration is fastest at batch 1 depends on the CPU (bf16 on AMX, and under load
+    # either), so the line is checked against the rows the command measured, not a fixed winner.
+    fastest = max((row for row in bench["rows"] if row["engine"] == "OpenVINO" and row["validated"]
+                   and row["batch"] == 1), key=lambda row: row["items_per_s"])
+    assert f"deploy for latency: {fastest['name']} (" in stdout
     assert bench["batch"] == 4 and bench["benchmark_app"]["median_ms"] > 0
     assert bench["benchmark_app"]["command"][:3] == ["benchmark_app", "-m", str(out / "ir" / "aocr.xml")]
     assert "## Speed" in (out / "report.md").read_text()
