@@ -8,9 +8,10 @@ reading each word once) — in batches of --batch-size, in a second pass after a
 and compiles, the engines taking turns batch by batch; the IR is the cached, validated conversion
 `--engine openvino` uses. Tesseract (`tesseract IMAGE stdout --psm 8`) runs a process per word, as
 people script it, on the first --tesseract-count images. Prints ms per word, the ratios, and how many
-words each engine read correctly. `--also bf16` (or f16, device) times the IR at that precision too, in
-the same interleaved pass, and counts the words it reads differently from the f32 IR (`aocr predict
---precision`); it runs as f32 where the CPU has no native bf16. `--one-stream` also times the IR
+words each engine read correctly. `--also bf16` (or f16, device, int8) times the IR at that precision too,
+in the same interleaved pass, and counts the words it reads differently from the f32 IR (`aocr predict
+--precision`); bf16 runs as f32 where the CPU has no native bf16, and int8 reads with the INT8 IR (made
+once with NNCF, behind its accuracy gate). `--one-stream` also times the IR
 compiled for latency, each batch one request, against the default split across the device's streams.
 
 Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32] [--also bf16]
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tesseract-count", type=int, default=100)
-    parser.add_argument("--also", action="append", default=[], choices=("bf16", "f16", "device"),
+    parser.add_argument("--also", action="append", default=[], choices=("bf16", "f16", "device", "int8"),
                         help="time the IR at this precision too (repeatable)")
     parser.add_argument("--one-stream", action="store_true",
                         help="also time the IR compiled for latency, one request a batch (no streams)")
@@ -115,10 +116,11 @@ def main() -> None:
     print(f"ran on {environment.one_line(environment.describe())}; IR at f32 unless named")
     print(f"model {model_dir}; {len(paths)} held-out word images in a stream, batches of {args.batch_size}")
     reference = seconds["TensorFlow"]
+    name_width = max(len(name) for name in seconds)
     for name, total in seconds.items():
         words = len(paths) if not name.startswith("Tesseract") else args.tesseract_count
         first = f"  (first pass {cold[name]:.1f} s)" if name in cold else ""
-        print(f"{name:24} {1000 * total / len(paths):8.2f} ms/word  {reference / total:6.2f}× TensorFlow  "
+        print(f"{name:{name_width}} {1000 * total / len(paths):8.2f} ms/word  {reference / total:6.2f}× TensorFlow  "
               f"read {correct[name]}/{words} correctly{first}")
     for precision in args.also:
         for suffix in ("", ", read once"):

@@ -143,6 +143,50 @@ def test_aocr_int8_ir_reads_the_held_out_words_as_the_fp32_ir_does(bundled_aocr_
     assert len(confident) >= 160 and all(a == b for a, b in confident), [pair for pair in confident if pair[0] != pair[1]]
 
 
+def _cache_holding(run_dir, cache, int8: bool):
+    """A cache for `aocr predict --engine openvino` that holds `run_dir` (a run of recipes/aocr.yaml on the
+    bundled model) where the reader looks for its conversion, as if the reader had made it."""
+    import shutil
+
+    from ovconvert.families import aocr as family
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    key = family.source_fingerprint("frozen_graph", {"model_dir": str(PRETRAINED_DIR)})
+    shutil.copytree(run_dir, cache / "aocr-ir" / (f"{key}-int8" if int8 else key))
+
+
+def test_aocr_predict_at_int8_reads_with_the_gated_int8_ir(bundled_aocr_run, tmp_path, caplog):
+    """`aocr predict --engine openvino --precision int8` reads with the INT8 IR the recipe's quantize stage
+    made and passed (here the shared run's, found where the reader caches its own: converting it takes a
+    minute), compiled with its f32 layers pinned to f32, and reads the sample words as the FP32 IR does."""
+    import logging
+
+    from ovconvert.aocr import trained
+    from ovconvert.aocr.openvino_engine import OpenVinoReader
+    from ovconvert.families import words
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    cache = tmp_path / "cache"
+    _cache_holding(bundled_aocr_run.out, cache, int8=True)
+    _cache_holding(bundled_aocr_run.out, cache, int8=False)
+    model = trained.load(str(PRETRAINED_DIR))
+    images = []
+    for text in ("OPENVINO", "CAT", "2024", "IR42", "MODEL", "COUNTERIRRITATE"):
+        path = tmp_path / f"{text}.png"
+        words.render(text).save(path)
+        images.append(path.read_bytes())
+    with caplog.at_level(logging.INFO, logger="ovconvert.aocr"):
+        int8 = OpenVinoReader(model, str(PRETRAINED_DIR), cache, precision="int8")
+        readings = {"int8": int8.read_encoded(images),
+                    "f32": OpenVinoReader(model, str(PRETRAINED_DIR), cache).read_encoded(images)}
+    assert "converting" not in caplog.text  # both found in the cache
+    assert "reading with the INT8 IR on CPU" in caplog.text
+    assert any(op.get_type_name() == "FakeQuantize" for op in int8.ir.get_ops())
+    assert int8.runs_at == "f32"  # the layers NNCF left in f32 run at f32, as the gate judged them
+    assert [text for text, _ in readings["int8"]] == [text for text, _ in readings["f32"]]
+    assert [text for text, _ in readings["f32"]] == ["OPENVINO", "CAT", "2024", "IR42", "MODEL", "COUNTERIRRITATE"]
+
+
 def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, caplog, bundled_aocr_run, monkeypatch):
     # No difference at all allowed: an INT8 IR always differs from TensorFlow somewhere. (The shared run's
     # cache holds the exported graph, so only the conversion and quantization run here.) Accuracy control
@@ -166,6 +210,18 @@ def test_an_int8_ir_that_crosses_the_gate_is_kept_out_of_use(cli, tmp_path, capl
     assert quantizers > 2 and f"accuracy control skipped: it would rank {quantizers} quantizers" in caplog.text
     assert report["int8"]["method"] == "post-training"
     assert "bench" not in report  # tests run without it unless asked (conftest)
+    # ... and `aocr predict --precision int8` that finds this run cached refuses at once, saying why.
+    from ovconvert.aocr import trained
+    from ovconvert.aocr.openvino_engine import OpenVinoReader
+    from ovconvert.errors import ToolError
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    _cache_holding(out, tmp_path / "predict-cache", int8=True)
+    with pytest.raises(ToolError, match="failed its accuracy gate against the FP32 IR .*max_abs_diff.*read with "
+                                        "--precision f32") as refused:
+        OpenVinoReader(trained.load(str(PRETRAINED_DIR)), str(PRETRAINED_DIR), tmp_path / "predict-cache",
+                       precision="int8")
+    assert "\n" not in str(refused.value)
 
 
 def test_a_quantized_model_is_not_quantized_again(cli, tmp_path):

@@ -9,7 +9,9 @@ words are read again at other widths, as on TensorFlow (aocr/reread.py). The IR 
 pinned to f32 by default, so the strings are TensorFlow's on every CPU (docs/architecture.md,
 "Precisions"); `--precision bf16` (or `device`, the device's own default) trades that for speed where the
 CPU runs bf16 natively: measured on an AMX Xeon, it changed 14 of 2000 held-out readings (0.7%), with
-the same accuracy (docs/aocr.md, "Speed").
+the same accuracy (docs/aocr.md, "Speed"). `--precision int8` reads with the INT8 IR the recipe's quantize
+stage makes with NNCF (the CNN in int8), and only when that passed its accuracy gate: the speed for any
+x86 CPU, AVX2-only ones included, for a few strings of a hundred (docs/aocr.md, "--precision int8").
 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
@@ -43,8 +45,10 @@ from ovconvert.stages.bench import optimal_requests
 log = logging.getLogger("ovconvert.aocr")
 
 
-def converted_ir(model_dir: str, cache_dir: Path) -> Path:
-    """The validated IR of the model in `model_dir`, converted now or found in the cache."""
+def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False) -> Path:
+    """The validated IR of the model in `model_dir`, converted now or found in the cache; with `int8`, its
+    INT8 IR (NNCF, as `ovconvert run recipes/aocr.yaml --quantize int8` makes it), which exists only when
+    it passed the recipe's accuracy gate against the FP32 IR."""
     import json
 
     from ovconvert.families import aocr as family
@@ -52,18 +56,27 @@ def converted_ir(model_dir: str, cache_dir: Path) -> Path:
     from ovconvert.recipes.loader import load_recipe
 
     key = family.source_fingerprint("frozen_graph", {"model_dir": model_dir})
-    run_dir = cache_dir / "aocr-ir" / key
-    xml = run_dir / "ir" / "aocr.xml"
-    report = run_dir / "report.json"
-    if xml.is_file() and report.is_file() and json.loads(report.read_text()).get("status") == "converted":
-        return xml
-    log.info("converting %s to OpenVINO IR once (recipes/aocr.yaml; cached in %s)", model_dir, run_dir)
-    recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'}}",))
-    # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
-    # first word is read).
-    result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False))
-    if result.exit_code:
-        raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
+    run_dir = cache_dir / "aocr-ir" / (f"{key}-int8" if int8 else key)
+    xml = run_dir / ("ir-int8" if int8 else "ir") / "aocr.xml"
+    report_path = run_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    if report.get("status") != "converted" or (int8 and "int8" not in report):
+        what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
+        log.info("converting %s to its %s; once, cached in %s)", model_dir, what, run_dir)
+        recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'}}",))
+        # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
+        # first word is read).
+        result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
+                                               quantize="int8" if int8 else "none"))
+        if result.exit_code:
+            raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
+        report = result.report or json.loads(report_path.read_text())
+    if int8 and not xml.is_file():
+        # the gate's verdict is cached with the run: asking again gives the same answer at once
+        quantized = report.get("int8", {})
+        why = "; ".join(quantized.get("failures", [])) or quantized.get("error") or quantized.get("status")
+        raise ToolError(f"the INT8 IR of {model_dir} failed its accuracy gate against the FP32 IR ({why}; "
+                        f"{run_dir / 'report.md'}); read with --precision f32, or bf16 where the CPU has it")
     return xml
 
 
@@ -99,7 +112,9 @@ class OpenVinoReader:
 
         self.config = trained.config
         self.charset = Charset(trained.config.charset)
-        xml = converted_ir(model_dir, cache_dir)
+        # int8: the INT8 IR, its unquantized layers pinned to f32 as the accuracy gate judged it
+        self.int8 = precision == "int8"
+        xml = converted_ir(model_dir, cache_dir, int8=self.int8)
         self.core = ov.Core()
         self.ir = self.core.read_model(str(xml))
         self.requests = {}  # batch size → infer requests (one a stream) of the IR compiled at that batch
@@ -107,7 +122,7 @@ class OpenVinoReader:
         self.reread_below = reread_below
         # What to compile for: f32, bf16, f16, or "device" for no hint (the device's own choice: bf16 on
         # AMX/avx512_bf16 CPUs, f16 on GPUs).
-        self.target = Target(device, None if precision == "device" else precision)
+        self.target = Target(device, {"device": None, "int8": REFERENCE}.get(precision, precision))
         self.runs_at = None  # what the device resolved the hint to, known after the first compile
         self.streams = None  # requests the device runs at once, known after the first compile
         # THROUGHPUT: a call's rows split across the device's streams; LATENCY: one request a call, all
@@ -161,7 +176,10 @@ class OpenVinoReader:
 
     def _say_what_it_runs_at(self) -> None:
         asked, device = self.target.precision, self.target.device
-        if asked not in (None, REFERENCE, self.runs_at):
+        if self.int8:
+            log.info("reading with the INT8 IR on %s (NNCF; it passed its accuracy gate against the FP32 IR): a "
+                     "few strings may differ from TensorFlow's (--precision f32 gives exactly its strings)", device)
+        elif asked not in (None, REFERENCE, self.runs_at):
             log.warning("--precision %s: %s runs it as %s here (no native %s)", asked, device, self.runs_at, asked)
         elif self.runs_at != REFERENCE:
             log.info("reading at %s on %s: a few strings may differ from TensorFlow's (--precision f32 "

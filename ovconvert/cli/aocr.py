@@ -53,10 +53,11 @@ def _engine_flags(parser) -> None:
                         help="tensorflow (default), or openvino: the IR recipes/aocr.yaml makes from the model "
                              "(converted once, validated, cached), batched; at f32 (see --precision) the same strings")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for --engine openvino (default CPU)")
-    parser.add_argument("--precision", choices=("f32", "bf16", "f16", "device"), default="f32",
+    parser.add_argument("--precision", choices=("f32", "bf16", "f16", "device", "int8"), default="f32",
                         help="--engine openvino's inference precision: f32 (default: TensorFlow's strings on every "
                              "CPU), or bf16/f16/device (the device's default) for speed where it runs them "
-                             "natively, a few strings apart (docs/aocr.md)")
+                             "natively, or int8 (the INT8 IR NNCF makes, behind its accuracy gate; made once and "
+                             "cached), a few strings apart (docs/aocr.md)")
     parser.add_argument("--reread-below", type=_probability, default=REREAD_BELOW, metavar="P",
                         help=f"read a word again at 0.8x and 1.25x its width when its reading is less probable than "
                              f"P, and stretched when its characters are narrow, keeping the most probable reading "
