@@ -195,6 +195,28 @@ def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     assert len(list((cache / "aocr-ir").glob("*/ir/aocr.xml"))) == 1  # converted once, kept
 
 
+@pytest.mark.slow  # makes the INT8 IR (about a minute); the default suite reads with the shared run's (test_speed)
+def test_test_at_int8_makes_the_gated_int8_ir_once_and_reads_as_well_as_f32(capsys, caplog, tmp_path):
+    """`aocr test --engine openvino --precision int8` on a fresh cache converts the model with --quantize int8,
+    keeps the INT8 IR the gate passed beside the run, and reads the held-out words about as well as the
+    FP32 IR (the bundled weights: 187 of 200 both, every string the same, measured)."""
+    import logging
+
+    cache = tmp_path / "cache"
+    arguments = ("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "", "--engine", "openvino",
+                 "--cache-dir", cache)
+    scores = {}
+    for precision in ("int8", "f32", "int8"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="ovconvert"):
+            assert aocr_cli(*arguments, "--precision", precision) == 0
+        scores[precision] = json.loads(capsys.readouterr().out)
+    assert "converting" not in caplog.text  # the second int8 call found its IR in the cache
+    assert len(list((cache / "aocr-ir").glob("*-int8/ir-int8/aocr.xml"))) == 1
+    assert scores["int8"]["images"] == 200
+    assert scores["int8"]["word_accuracy"] >= scores["f32"]["word_accuracy"] - 0.02, scores
+
+
 def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
     import subprocess
     import sys
