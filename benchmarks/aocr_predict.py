@@ -13,9 +13,12 @@ in the same interleaved pass, and counts the words it reads differently from the
 --precision`); bf16 runs as f32 where the CPU has no native bf16, and int8 reads with the INT8 IR (made
 once with NNCF, behind its accuracy gate). `--one-stream` also times the IR
 compiled for latency, each batch one request, against the default split across the device's streams.
+`--against DIR` also times another model's IR (the bundled model before a change; a model read on
+canvases against one read at its full width, aocr/canvas.py) in the same pass. `--records FILE` reads
+the first --count images of an aocr .tfrecords dataset instead (trdg's words: benchmarks/trdg_words.sh).
 
 Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32] [--also bf16]
-       [--one-stream]
+       [--one-stream] [--against DIR] [--records FILE]
 """
 
 import argparse
@@ -40,28 +43,31 @@ def main() -> None:
                         help="time the IR at this precision too (repeatable)")
     parser.add_argument("--one-stream", action="store_true",
                         help="also time the IR compiled for latency, one request a batch (no streams)")
+    parser.add_argument("--against", metavar="DIR", help="also time this model's IR, in the same pass")
+    parser.add_argument("--records", metavar="FILE", help="read this aocr .tfrecords dataset's images instead")
     args = parser.parse_args()
 
     import tensorflow as tf
 
     from ovconvert import environment
-    from ovconvert.aocr import dataset_builder, evaluate, trained
+    from ovconvert.aocr import data, dataset_builder, evaluate, trained
     from ovconvert.aocr.openvino_engine import OpenVinoReader
     from ovconvert.families.aocr import PRETRAINED_DIR
 
     model_dir = args.model_dir or str(PRETRAINED_DIR)
     model = trained.load(model_dir)
     work = Path(tempfile.mkdtemp(prefix="aocr-predict-bench-"))
-    records = work / "words.tfrecords"
-    dataset_builder.synthesize(args.count, str(records), model.config.charset, model.config.max_prediction,
-                               model.config.force_uppercase, seed=4242, held_out=True, jobs=2)
+    records = Path(args.records) if args.records else work / "words.tfrecords"
+    if not args.records:
+        dataset_builder.synthesize(args.count, str(records), model.config.charset, model.config.max_prediction,
+                                   model.config.force_uppercase, seed=4242, held_out=True, jobs=2)
     paths, labels = [], []
-    for index, record in enumerate(tf.data.TFRecordDataset([str(records)]).as_numpy_iterator()):
+    for index, record in enumerate(tf.data.TFRecordDataset([str(records)]).take(args.count).as_numpy_iterator()):
         example = tf.train.Example.FromString(record).features.feature
         path = work / f"{index:04d}.img"
         path.write_bytes(example["image"].bytes_list.value[0])
         paths.append(path)
-        labels.append(example["label"].bytes_list.value[0].decode())
+        labels.append(data.normalize_label(example["label"].bytes_list.value[0].decode(), model.config))
 
     def stream(read) -> tuple[float, list[str]]:
         started = time.perf_counter()
@@ -92,6 +98,11 @@ def main() -> None:
                                                    hint="LATENCY").read_encoded
         engines["IR, one stream, once"] = OpenVinoReader(model, model_dir, work / "cache", reread_below=0.0,
                                                          hint="LATENCY").read_encoded
+    if args.against:
+        other = trained.load(args.against)
+        engines["IR of --against"] = OpenVinoReader(other, args.against, work / "cache").read_encoded
+        engines["IR of --against, once"] = OpenVinoReader(other, args.against, work / "cache",
+                                                          reread_below=0.0).read_encoded
     for precision in args.also:
         engines[f"OpenVINO IR {precision}"] = OpenVinoReader(model, model_dir, work / "cache",
                                                              precision=precision).read_encoded
@@ -114,7 +125,9 @@ def main() -> None:
                                            for t, label in zip(read, labels[:len(subset)]))
 
     print(f"ran on {environment.one_line(environment.describe())}; IR at f32 unless named")
-    print(f"model {model_dir}; {len(paths)} held-out word images in a stream, batches of {args.batch_size}")
+    print(f"model {model_dir}{f' (--against {args.against})' if args.against else ''}; {len(paths)} "
+          f"{f'images of {args.records}' if args.records else 'held-out word images'} in a stream, "
+          f"batches of {args.batch_size}")
     reference = seconds["TensorFlow"]
     name_width = max(len(name) for name in seconds)
     for name, total in seconds.items():
@@ -133,6 +146,11 @@ def main() -> None:
             differ = sum(a != b for a, b in zip(texts[split], texts[single]))
             print(f"{split} split across streams: {seconds[single] / seconds[split]:.2f}× as fast as "
                   f"{single}, {differ}/{len(paths)} words read differently")
+    if args.against:
+        for ours, theirs in (("OpenVINO IR", "IR of --against"), ("OpenVINO IR, read once", "IR of --against, once")):
+            differ = sum(a != b for a, b in zip(texts[ours], texts[theirs]))
+            print(f"{ours}: {seconds[theirs] / seconds[ours]:.2f}× as fast as {theirs}, {differ}/{len(paths)} "
+                  "words read differently")
     if "Tesseract --psm 8" in seconds:
         print(f"OpenVINO IR vs Tesseract (a process per word): "
               f"{seconds['Tesseract --psm 8'] / seconds['OpenVINO IR']:.1f}×")

@@ -153,6 +153,36 @@ def cpu_runs_bf16() -> bool:
     return "bf16" in probe_device(ov.Core()).native
 
 
+def noise_png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG of grey noise: every column inked, so data.fit's width for it is known exactly."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(seed).integers(0, 256, size=(height, width), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def predict_on_both_engines(model_dir: str, names: list[str], cwd: Path) -> dict[str, list[list[str]]]:
+    """`aocr predict` in a process per engine on the image files `names` (in `cwd`), with a cache in
+    `cwd`: {engine: its output lines split at the tabs}."""
+    import subprocess
+    import sys
+
+    outputs = {}
+    for engine in ("tensorflow", "openvino"):
+        done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", model_dir,
+                               "--engine", engine, "--batch-size", "4", "--cache-dir", str(cwd / "cache"),
+                               "--log-path", ""], input="\n".join(names) + "\n", capture_output=True, text=True,
+                              cwd=cwd, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[engine] = [line.split("\t") for line in done.stdout.splitlines()]
+    return outputs
+
+
 def aocr_cli(*args: str) -> int:
     from ovconvert.cli import main
 

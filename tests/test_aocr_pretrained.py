@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import REPO, aocr_cli, cpu_runs_bf16
+from conftest import REPO, aocr_cli, cpu_runs_bf16, predict_on_both_engines
 
 PRETRAINED = REPO / "ovconvert" / "aocr" / "pretrained"
 HELD_OUT = REPO / "tests" / "data" / "aocr-heldout-200.tfrecords"
@@ -219,9 +219,6 @@ def test_test_at_int8_makes_the_gated_int8_ir_once_and_reads_as_well_as_f32(caps
 
 
 def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
-    import subprocess
-    import sys
-
     from ovconvert.families import words
 
     from PIL import Image, ImageOps
@@ -235,15 +232,8 @@ def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
     transparent.putalpha(ImageOps.invert(words.render("MODEL").convert("L")))
     transparent.save(tmp_path / "transparent.png")
     names.append("transparent.png")
-    outputs = {}
     # `--model-dir pretrained` names the bundled model, as the full path does.
-    for engine, model_dir in (("tensorflow", str(PRETRAINED)), ("openvino", "pretrained")):
-        done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", model_dir,
-                               "--engine", engine, "--batch-size", "4", "--cache-dir", str(tmp_path / "cache"),
-                               "--log-path", ""], input="\n".join(names) + "\n", capture_output=True, text=True,
-                              cwd=tmp_path, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        outputs[engine] = [line.split("\t") for line in done.stdout.splitlines()]
+    outputs = predict_on_both_engines("pretrained", names, tmp_path)
     assert [row[:2] for row in outputs["openvino"]] == [row[:2] for row in outputs["tensorflow"]]
     assert [row[0] for row in outputs["openvino"]] == names  # every path, in input order
     assert outputs["openvino"][-1][1] == outputs["openvino"][-2][1] == "MODEL"  # the alpha was not dropped

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-
-def _png(width: int, height: int, seed: int = 0) -> bytes:
-    import numpy as np
-    from PIL import Image
-
-    noise = np.random.default_rng(seed).integers(0, 256, size=(height, width), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(noise).save(buffer, format="PNG")
-    return buffer.getvalue()
+from conftest import noise_png
 
 
 def test_content_widths_are_the_widths_data_fit_resized_each_image_to():
@@ -22,7 +12,7 @@ def test_content_widths_are_the_widths_data_fit_resized_each_image_to():
     from ovconvert.aocr.reread import Preprocessor, content_widths
 
     config = ModelConfig(charset="AB", max_width=320, max_height=32)  # 320 pixels wide at height 32
-    images = [_png(100, 32), _png(50, 64, 1), _png(1000, 40, 2), _png(30, 32, 3)]
+    images = [noise_png(100, 32), noise_png(50, 64, 1), noise_png(1000, 40, 2), noise_png(30, 32, 3)]
     pixels = Preprocessor(config)(images)
     # 100 at height 32; 50·32/64; 1000·32/40 clipped to the model's width; and again at other widths
     assert content_widths(pixels).tolist() == [100, 25, 320, 30]
@@ -62,7 +52,7 @@ def test_read_again_keeps_the_most_probable_reading_and_reads_nothing_again_at_z
     from ovconvert.aocr.reread import Preprocessor, content_widths, read_again
 
     config = ModelConfig(charset="AB", max_width=320, max_height=32)
-    images = [_png(64, 32), _png(64, 32, 1), _png(36, 32, 2)]
+    images = [noise_png(64, 32), noise_png(64, 32, 1), noise_png(36, 32, 2)]
     batches = []
 
     def read_pixels(pixels):  # "the wider the more probable": the width as text, width/100 as probability

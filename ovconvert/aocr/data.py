@@ -343,7 +343,8 @@ def tfrecord_paths(pattern: str | list[str]) -> list[str]:
 def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, batch_size: int,
             shuffle: bool = False, repeat: int | None = 1, drop_remainder: bool = False,
             with_records: bool = False, with_encoded: bool = False, width_jitter: tuple[float, float] | None = None,
-            per_file: list[int] | None = None, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+            per_file: list[int] | None = None, shuffle_buffer: int = 10_000,
+            random_canvases: bool = False) -> tf.data.Dataset:
     """(images [N,32,W,C], targets [N,S]) batches; with `with_records`, also labels and record numbers,
     and with `with_encoded` then also the encoded images (to read a doubtful one again: aocr/reread.py).
     Records marked unusable by the scan are left out; all the work is TensorFlow ops (no Python per image).
@@ -352,6 +353,9 @@ def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, ba
     Shuffled, with the scan's record count of each file (`per_file`), the files are read all at once, a
     record from each in turn: read one after another, a shuffle buffer far smaller than a file would
     give batches of one file's kind of data at a time (a new shard's fonts, then the old shards').
+    `random_canvases`: batches of one canvas width each (aocr/canvas.py), for a model with
+    config.canvas_widths: each image's canvas chosen for it (canvas.random_canvas), and the images
+    grouped by it after the shuffle, so each width gets its own batches.
     """
     encode_label = LabelEncoder(config)
     if shuffle and per_file and len(paths) > 1:
@@ -387,6 +391,10 @@ def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, ba
     batches = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
     # A guard for what the scan cannot see (a file changed after the scan): skip, never stop training.
     batches = batches.ignore_errors(log_warning=True)
+    if random_canvases:
+        from ovconvert.aocr import canvas
+
+        return canvas.batches_on_random_canvases(batches, config, batch_size, drop_remainder).prefetch(tf.data.AUTOTUNE)
     return batches.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

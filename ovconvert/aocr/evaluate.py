@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ovconvert.aocr import data, inference, reread
+from ovconvert.aocr import canvas, data, inference, reread
 from ovconvert.aocr.config import REREAD_BELOW
 
 log = logging.getLogger("ovconvert.aocr")
@@ -94,30 +94,35 @@ def read_batches(trained, batches, keep_details: bool = False, reread_below: flo
     the batches then carry the encoded images)."""
     config = trained.config
 
-    @tf.function(reduce_retracing=True)  # words read again come in batches of other sizes
+    @tf.function(reduce_retracing=True)  # words read again come in batches of other sizes (and canvases)
     def run(images):
         ids, step_probabilities, attention = inference.step_outputs(trained.model, images)
         text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
         return text, probability, char_probabilities, attention
 
+    def read_rows(images, width):
+        """[(text, probability, char probabilities, attention)] a row, on a canvas `width` wide."""
+        text, probability, char_probabilities, attention = (value.numpy() for value in run(images))
+        return [(t.decode("utf-8"), float(p), [float(c) for c in chars if c > 0], weights)
+                for t, p, chars, weights in zip(text, probability, char_probabilities, attention)]
+
     def read_pixels(images):
-        text, probability, _, _ = run(images)
-        return [(t.decode("utf-8"), float(p)) for t, p in zip(text.numpy(), probability.numpy())]
+        return [(text, probability) for text, probability, _, _ in canvas.read_on_canvases(images, read_rows, config)]
 
     preprocess = reread.Preprocessor(config)
     for images, _, labels, numbers, *encoded in batches:
-        text, probability, char_probabilities, attention = run(images)
+        images = images.numpy()
         readings = []
-        for i in range(int(tf.shape(images)[0])):
+        for i, (text, probability, char_probabilities, attention) in enumerate(
+                canvas.read_on_canvases(images, read_rows, config)):
             truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), config)
-            reading = Reading(int(numbers[i]), truth, text[i].numpy().decode("utf-8"), float(probability[i]),
-                              [float(p) for p in char_probabilities[i].numpy() if p > 0])
+            reading = Reading(int(numbers[i]), truth, text, probability, char_probabilities)
             if keep_details:
-                reading.attention = attention[i].numpy()
-                reading.image = images[i].numpy()
+                reading.attention = attention
+                reading.image = images[i]
             readings.append(reading)
         if reread_below:
-            _read_again(readings, images.numpy(), list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
+            _read_again(readings, images, list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
         yield from readings
 
 
@@ -178,6 +183,7 @@ class Predictor:
 
     def __init__(self, trained, reread_below: float = REREAD_BELOW):
         model, config = trained.model, trained.config
+        self.config = config
         self.preprocess = reread.Preprocessor(config)
         self.reread_below = reread_below
 
@@ -190,6 +196,10 @@ class Predictor:
         self._run = run
 
     def read_pixels(self, pixels) -> list[tuple[str, float]]:
+        """Fitted images [N, 32, W, C] → [(text, probability)], each read on its canvas."""
+        return canvas.read_on_canvases(pixels, self._read_on_canvas, self.config)
+
+    def _read_on_canvas(self, pixels, width: int) -> list[tuple[str, float]]:
         text, probability = self._run(pixels)
         return [(t.decode("utf-8"), float(p)) for t, p in zip(text.numpy(), probability.numpy())]
 

@@ -37,10 +37,12 @@ CUT_OUTPUTS = ("step_ids", "step_probabilities")
 class Reader(tf.Module):
     """The serving function: image bytes → text, probability, per-character probabilities."""
 
-    def __init__(self, model, config):
+    def __init__(self, model, config, canvas_width: int | None = None):
         super().__init__()
         self.model = model
         self.config = config
+        # a canvas narrower than the model's width (aocr/canvas.py): every image read on its first columns
+        self.canvas_width = canvas_width
 
     def read(self, images):
         config = self.config
@@ -48,6 +50,8 @@ class Reader(tf.Module):
         pixels = tf.map_fn(lambda encoded: data.preprocess(encoded, config), flat,
                            fn_output_signature=tf.TensorSpec([IMAGE_HEIGHT, config.image_width, config.channels],
                                                              tf.float32))
+        if self.canvas_width:
+            pixels = pixels[:, :, :self.canvas_width]
         pixels = tf.identity(pixels, name=CUT_INPUT)
         ids, step_probabilities, _ = inference.step_outputs(self.model, pixels)
         ids = tf.identity(ids, name=CUT_OUTPUTS[0])
@@ -117,10 +121,10 @@ def export_saved_model(trained, export_dir: str, version: int | None = None) -> 
     return target
 
 
-def frozen_graph_def(trained) -> tf.compat.v1.GraphDef:
+def frozen_graph_def(trained, canvas_width: int | None = None) -> tf.compat.v1.GraphDef:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    reader = Reader(trained.model, trained.config)
+    reader = Reader(trained.model, trained.config, canvas_width)
     with unrolled_encoder(trained.model):
         function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
     # NOTE: lower_control_flow=False keeps the per-image decoding loop (tf.map_fn) as one functional While
@@ -130,10 +134,12 @@ def frozen_graph_def(trained) -> tf.compat.v1.GraphDef:
     return frozen.graph.as_graph_def()
 
 
-def export_frozen_graph(trained, export_dir: str) -> str:
-    """EXPORT_DIR/frozen_graph.pb and, beside it, config.json (the charset decodes `step_ids`)."""
+def export_frozen_graph(trained, export_dir: str, canvas_width: int | None = None) -> str:
+    """EXPORT_DIR/frozen_graph.pb and, beside it, config.json (the charset decodes `step_ids`); with
+    `canvas_width`, the graph reads each image on that canvas (aocr/canvas.py: the IRs of
+    `--engine openvino` for a model with canvas widths)."""
     tf.io.gfile.makedirs(export_dir)
-    graph_def = frozen_graph_def(trained)
+    graph_def = frozen_graph_def(trained, canvas_width)
     target = posixpath.join(export_dir, FROZEN_GRAPH)
     with tf.io.gfile.GFile(target + ".partial", "wb") as handle:
         handle.write(graph_def.SerializeToString())

@@ -16,25 +16,33 @@ x86 CPU, AVX2-only ones included, for a few strings of a hundred (docs/aocr.md, 
 The IR takes any batch, but the CPU plugin runs a static shape 1.3–2.7× faster than a dynamic one (its
 static kernels; measured on the bundled model at batch 32 and 1). So it is compiled per batch size, the
 sizes rounded up (compiled_batch_size: a stream's last, short batch, the few words read again or a
-person's one-word batches do not each cost a compilation of about 1.5 s), a batch padded to its size
-with copies of its last image, and more than 32 rows read 32 at a time (the words read again of a full
-batch, up to 96 rows, or `aocr test`'s batches of 65, are not padded to a power of two).
+person's one-word batches do not each cost a compilation of about 1.5 s), a request padded to its
+size with copies of its last image (the words read again of a full batch, up to 96 rows, or `aocr
+test`'s batches of 65, are read in requests of up to 32 rows / streams, not padded to a power of two).
 
-It is compiled for throughput (PERFORMANCE_HINT THROUGHPUT), and the rows of one call are split across
-the streams that gives, one request each, run at once: on 2 cores, two streams of one thread read a
-batch of 32 (16 each) 1.17× as fast as one stream of two threads on a quiet machine and about 1.5× as
-fast beside a busy process (docs/aocr.md, "Reading with OpenVINO"): the decoder's 24 small steps leave
-a second thread idle part of the time. Each request computes its rows as a single stream would, so the
-strings do not change.
+It is compiled for throughput (PERFORMANCE_HINT THROUGHPUT), and the rows of one call are shared out
+among the streams that gives, one Python thread a stream, run at once: on 2 cores, two streams of one
+thread read a batch of 32 (16 each) 1.17× as fast as one stream of two threads on a quiet machine and
+about 1.5× as fast beside a busy process (docs/aocr.md, "Reading with OpenVINO"): the decoder's 24 small
+steps leave a second thread idle part of the time. Each request computes its rows as a single stream
+would, so the strings do not change. Threads are not pinned to cores (ENABLE_CPU_PINNING off): each
+canvas's IR is compiled separately, with its own streams, and pinned, two of them would run on the same
+core (measured: the two streams' parts then took turns).
+
+A model with canvas widths (aocr/canvas.py) reads each word on a canvas cut to its width: one IR a
+canvas width, converted when a word first needs it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from ovconvert.aocr.canvas import canvas_groups
 from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
 from ovconvert.aocr.config import IMAGE_HEIGHT, REREAD_BELOW
 from ovconvert.aocr.reread import Preprocessor, read_encoded
@@ -45,10 +53,11 @@ from ovconvert.stages.bench import optimal_requests
 log = logging.getLogger("ovconvert.aocr")
 
 
-def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False) -> Path:
+def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False, canvas_width: int | None = None) -> Path:
     """The validated IR of the model in `model_dir`, converted now or found in the cache; with `int8`, its
     INT8 IR (NNCF, as `ovconvert run recipes/aocr.yaml --quantize int8` makes it), which exists only when
-    it passed the recipe's accuracy gate against the FP32 IR."""
+    it passed the recipe's accuracy gate against the FP32 IR. With `canvas_width`, the IR that reads on
+    a canvas that wide (aocr/canvas.py), converted and validated the same way."""
     import json
 
     from ovconvert.families import aocr as family
@@ -56,15 +65,17 @@ def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False) -> Path:
     from ovconvert.recipes.loader import load_recipe
 
     key = family.source_fingerprint("frozen_graph", {"model_dir": model_dir})
-    run_dir = cache_dir / "aocr-ir" / (f"{key}-int8" if int8 else key)
+    run_dir = cache_dir / "aocr-ir" / f"{key}{f'-w{canvas_width}' if canvas_width else ''}{'-int8' if int8 else ''}"
     xml = run_dir / ("ir-int8" if int8 else "ir") / "aocr.xml"
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     # (an INT8 step that failed with an error, rather than at its gate, is tried again)
     if report.get("status") != "converted" or (int8 and report.get("int8", {}).get("status", "error") == "error"):
         what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
-        log.info("converting %s to its %s; once, cached in %s)", model_dir, what, run_dir)
-        recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'}}",))
+        log.info("converting %s to its %s%s; once, cached in %s)", model_dir, what,
+                 f", on a canvas {canvas_width} pixels wide" if canvas_width else "", run_dir)
+        canvas = f", canvas_width: {canvas_width}" if canvas_width else ""
+        recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'{canvas}}}",))
         # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
         # first word is read).
         result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
@@ -97,6 +108,13 @@ def text_and_probability(ids: np.ndarray, step_probabilities: np.ndarray, charse
 LARGEST_COMPILED_BATCH = 32
 
 
+def _cost(width, rows):
+    """About how long reading `rows` rows on a canvas `width` pixels wide takes, in units of one pixel
+    column of one row: the IR's time a row grows with the width from about 25 columns' worth (the
+    decoder's steps, which the width does not change; measured at 160 and 320 pixels)."""
+    return rows * (width + 25)
+
+
 def compiled_batch_size(count: int, largest: int = LARGEST_COMPILED_BATCH) -> int:
     """The static batch `count` ≤ `largest` images are read at: 1, or a multiple of a quarter of `largest`
     (8 for one stream's 32 rows, 4 for each of two streams' 16). Any batch, and the words it reads again
@@ -117,10 +135,16 @@ class OpenVinoReader:
         self.charset = Charset(trained.config.charset)
         # int8: the INT8 IR, its unquantized layers pinned to f32 as the accuracy gate judged it
         self.int8 = precision == "int8"
-        xml = converted_ir(model_dir, cache_dir, int8=self.int8)
+        self.model_dir, self.cache_dir = model_dir, cache_dir
         self.core = ov.Core()
-        self.ir = self.core.read_model(str(xml))
-        self.requests = {}  # batch size → infer requests (one a stream) of the IR compiled at that batch
+        # canvas width → its IR (aocr/canvas.py; the full width's only, for a model read at its full width),
+        # each converted when first needed; the full width's now, so that a model that does not convert
+        # says so before any word is read
+        self.irs = {}
+        self._ir(trained.config.image_width)
+        self.requests = {}  # (canvas width, batch size) → infer requests (one a stream) of the IR at that batch
+        self._compiling = threading.Lock()  # the streams' threads compile what they first need
+        self._pool = ThreadPoolExecutor(thread_name_prefix="aocr-stream")  # one thread a stream at a time
         self.preprocess = Preprocessor(trained.config)
         self.reread_below = reread_below
         # What to compile for: f32, bf16, f16, or "device" for no hint (the device's own choice: bf16 on
@@ -132,50 +156,86 @@ class OpenVinoReader:
         # cores on it (what benchmarks/aocr_predict.py compares with)
         self.hint = hint
 
-    def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
-        return [reading for start in range(0, len(pixels), LARGEST_COMPILED_BATCH)
-                for reading in self._read_in_one_call(pixels[start:start + LARGEST_COMPILED_BATCH])]
+    def _ir(self, width: int):
+        if width not in self.irs:
+            xml = converted_ir(self.model_dir, self.cache_dir, self.int8,
+                               None if width == self.config.image_width else width)
+            self.irs[width] = self.core.read_model(str(xml))
+        return self.irs[width]
 
-    def _read_in_one_call(self, pixels: np.ndarray) -> list[tuple[str, float]]:
-        """Up to LARGEST_COMPILED_BATCH rows: split into one part a stream, each part padded to the same
-        compiled size, all parts started before any is waited for."""
-        self._requests(1)  # compiled first: it tells how many streams the device gives
-        streams = self.streams
-        size = compiled_batch_size(-(-len(pixels) // streams), -(-LARGEST_COMPILED_BATCH // streams))
-        parts = [pixels[start:start + size] for start in range(0, len(pixels), size)]
-        requests = self._requests(size)
-        for request, part in zip(requests, parts):
-            padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])
-            request.start_async([np.ascontiguousarray(padded, dtype=np.float32)])
-        readings = []
-        for request, part in zip(requests, parts):
-            request.wait()
-            ids = request.get_output_tensor(0).data
-            probabilities = request.get_output_tensor(1).data
-            readings += [text_and_probability(ids[i], probabilities[i], self.charset)
-                         for i in range(len(part))]
+    def read_pixels(self, pixels: np.ndarray) -> list[tuple[str, float]]:
+        """Fitted images [N, 32, W, C] → [(text, probability)], each read on its canvas (aocr/canvas.py).
+
+        The rows are shared out among the device's streams so that each has about as much to read: in
+        canvas order, narrowest first, each stream takes rows until it has its share of the cost (a row
+        costs its canvas's width plus a decoder's share: _cost). Each stream reads its rows of one canvas
+        in requests of up to LARGEST_COMPILED_BATCH / streams rows, one Python thread a stream, so the
+        streams run at once. Without canvases that is the old split: one part a stream. Rows of one
+        canvas are better read together than a few at a time: a request of 4 rows takes 1.6 times as
+        long a row as one of 16 (the decoder's steps are many and small)."""
+        pixels = np.asarray(pixels)
+        self._requests(self.config.image_width, 1)  # compiled first: it tells how many streams the device gives
+        streams, largest = self.streams, -(-LARGEST_COMPILED_BATCH // self.streams)
+        groups = canvas_groups(pixels, self.config)
+        for width, _ in groups:
+            self._ir(width)  # converted here, in the main thread, if it is the first word on this canvas
+        widths = np.concatenate([np.full(len(rows), width) for width, rows in groups])
+        rows = np.concatenate([rows for _, rows in groups])
+        costs = _cost(widths, 1)
+        share = costs.sum() / streams
+        # a row goes to the stream whose share holds the middle of its cost
+        stream_of = np.minimum(((np.cumsum(costs) - costs / 2) // share).astype(int), streams - 1)
+        queues = []
+        for stream in range(streams):
+            queue = []
+            for width, _ in groups:
+                mine = rows[(stream_of == stream) & (widths == width)]
+                queue += [(width, mine[start:start + largest]) for start in range(0, len(mine), largest)]
+            queues.append(queue)
+        readings = [None] * len(pixels)
+        reading = [self._pool.submit(self._read_parts, stream, queue, pixels, readings)
+                   for stream, queue in enumerate(queues) if queue]
+        for done in reading:
+            done.result()  # (re-raises what went wrong in the thread)
         return readings
 
-    def _requests(self, size: int) -> list:
-        """The infer requests, one a stream, of the IR compiled at static batch `size`. The batch-1 model
-        (which single words use anyway) is compiled first: how many streams the device gives is known
+    def _read_parts(self, stream: int, queue: list, pixels: np.ndarray, readings: list) -> None:
+        """One stream's parts, one after another, with its own request of each compiled model (the
+        waiting is OpenVINO's, outside the GIL, so the streams run at once)."""
+        for width, rows in queue:
+            size = compiled_batch_size(len(rows), -(-LARGEST_COMPILED_BATCH // self.streams))
+            request = self._requests(width, size)[stream]
+            part = pixels[rows, :, :width]
+            padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])
+            request.infer([np.ascontiguousarray(padded, dtype=np.float32)])
+            ids = request.get_output_tensor(0).data
+            probabilities = request.get_output_tensor(1).data
+            for i, row in enumerate(rows):
+                readings[row] = text_and_probability(ids[i], probabilities[i], self.charset)
+
+    def _requests(self, width: int, size: int) -> list:
+        """The infer requests, one a stream, of the IR of canvas `width` compiled at static batch `size`.
+        The full width's batch-1 model is compiled first: how many streams the device gives is known
         only from a compiled model, and the parts a call is split into depend on it. Every size gets as
         many requests as that one has streams, so each part has its request."""
-        if size not in self.requests:
-            ir = self.ir.clone()
-            ir.reshape({ir.inputs[0].get_any_name(): [size, IMAGE_HEIGHT, self.config.image_width,
-                                                      self.config.channels]})
+        with self._compiling:
+            return self._requests_locked(width, size)
+
+    def _requests_locked(self, width: int, size: int) -> list:
+        if (width, size) not in self.requests:
+            ir = self._ir(width).clone()
+            ir.reshape({ir.inputs[0].get_any_name(): [size, IMAGE_HEIGHT, width, self.config.channels]})
             # f32 unless asked otherwise: the same strings as TensorFlow on every CPU (bf16 would be the
             # default on some).
             compiled = self.core.compile_model(ir, self.target.device,
-                                               {**self.target.config(), "PERFORMANCE_HINT": self.hint})
+                                               {**self.target.config(), "PERFORMANCE_HINT": self.hint, "ENABLE_CPU_PINNING": False})
             if self.streams is None:
                 self.streams = optimal_requests(compiled)
-            self.requests[size] = [compiled.create_infer_request() for _ in range(self.streams)]
+            self.requests[width, size] = [compiled.create_infer_request() for _ in range(self.streams)]
             if self.runs_at is None:
                 self.runs_at = resolved_precision(compiled, self.target)
                 self._say_what_it_runs_at()
-        return self.requests[size]
+        return self.requests[width, size]
 
     def _say_what_it_runs_at(self) -> None:
         asked, device = self.target.precision, self.target.device

@@ -205,7 +205,9 @@ def make_step(model, optimizer, strategy, options: TrainOptions):
         words = tf.reduce_all(tf.logical_or(tf.equal(predictions, targets), tf.equal(mask, 0.0)), axis=1)
         return loss, tf.reduce_sum(hits), tf.reduce_sum(mask), tf.reduce_sum(tf.cast(words, tf.float32))
 
-    @tf.function
+    # reduce_retracing: with canvas widths the batches come at a few widths; one graph of any width
+    # rather than a trace for each
+    @tf.function(reduce_retracing=True)
     def distributed_step(images, targets):
         results = strategy.run(replica_step, args=(images, targets))
         loss, hits, tokens, words = (strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
@@ -334,7 +336,8 @@ def _train_locked(requested: dict, options: TrainOptions, strategy, paths: list[
 
     global_batch = options.batch_size
     batches = data.dataset(paths, config, report.usable, global_batch, shuffle=True, repeat=options.num_epoch,
-                           drop_remainder=True, width_jitter=options.width_jitter, per_file=report.per_file)
+                           drop_remainder=True, width_jitter=options.width_jitter, per_file=report.per_file,
+                           random_canvases=bool(config.canvas_widths))
     policy = tf.data.Options()
     policy.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     batches = strategy.experimental_distribute_dataset(batches.with_options(policy))

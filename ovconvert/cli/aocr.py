@@ -19,7 +19,7 @@ log = logging.getLogger("ovconvert.aocr")
 
 # Model flags → ModelConfig fields; defaults are aocr's (ModelConfig's own defaults).
 MODEL_FLAGS = ("max_width", "max_height", "max_prediction", "use_gru", "attn_num_layers", "attn_num_hidden",
-               "target_embedding_size", "cnn_scale", "trim_margins")
+               "target_embedding_size", "cnn_scale", "trim_margins", "canvas_widths")
 
 
 def _model_flags(parser) -> None:
@@ -46,6 +46,17 @@ def _model_flags(parser) -> None:
     group.add_argument("--no-trim-margins", dest="trim_margins", action="store_false", default=suppress,
                        help="fit images as they come, as aocr does (default: cut blank margins wider than the "
                             "text's height first; models saved before this option read without it)")
+    group.add_argument("--canvas-widths", type=_widths, default=suppress, metavar="W,W,…",
+                       help="read each word on the narrowest of these canvases that holds it (pixels, e.g. "
+                            "128,192,256; wider words at the full width), up to twice as fast; a model trained "
+                            "with them (default: every word at the full width, as aocr)")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pixel widths separated by commas, e.g. 128,192,256; got {text!r}")
 
 
 def _engine_flags(parser) -> None:

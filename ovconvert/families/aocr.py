@@ -58,8 +58,10 @@ def build_frozen_graph(args: dict, out_dir: Path) -> Path:
 
     model_dir = _model_dir(args)
     model = trained.load(str(model_dir))
-    log.info("      exporting the aocr model in %s (step %d) to a frozen graph", model_dir, model.step)
-    return Path(export.export_frozen_graph(model, str(out_dir)))
+    canvas = args.get("canvas_width")  # aocr/canvas.py: `--engine openvino` reads on canvases with these
+    log.info("      exporting the aocr model in %s (step %d) to a frozen graph%s", model_dir, model.step,
+             f", read on a canvas {canvas} pixels wide" if canvas else "")
+    return Path(export.export_frozen_graph(model, str(out_dir), canvas))
 
 
 SOURCE_BUILDERS = {"frozen_graph": build_frozen_graph}
