@@ -25,9 +25,9 @@ among the streams that gives, one Python thread a stream, run at once: on 2 core
 thread read a batch of 32 (16 each) 1.17× as fast as one stream of two threads on a quiet machine and
 about 1.5× as fast beside a busy process (docs/aocr.md, "Reading with OpenVINO"): the decoder's 24 small
 steps leave a second thread idle part of the time. Each request computes its rows as a single stream
-would, so the strings do not change. Threads are not pinned to cores (ENABLE_CPU_PINNING off): each
-canvas's IR is compiled separately, with its own streams, and pinned, two of them would run on the same
-core (measured: the two streams' parts then took turns).
+would, so the strings do not change. For a model with canvas widths the threads are not pinned to
+cores (ENABLE_CPU_PINNING off): each canvas's IR is compiled separately, with its own streams, and
+pinned, two of them would run on the same core (measured: the two streams' parts then took turns).
 
 A model with canvas widths (aocr/canvas.py) reads each word on a canvas cut to its width: one IR a
 canvas width, converted when a word first needs it.
@@ -174,6 +174,8 @@ class OpenVinoReader:
         canvas are better read together than a few at a time: a request of 4 rows takes 1.6 times as
         long a row as one of 16 (the decoder's steps are many and small)."""
         pixels = np.asarray(pixels)
+        if not len(pixels):
+            return []
         self._requests(self.config.image_width, 1)  # compiled first: it tells how many streams the device gives
         streams, largest = self.streams, -(-LARGEST_COMPILED_BATCH // self.streams)
         groups = canvas_groups(pixels, self.config)
@@ -227,8 +229,10 @@ class OpenVinoReader:
             ir.reshape({ir.inputs[0].get_any_name(): [size, IMAGE_HEIGHT, width, self.config.channels]})
             # f32 unless asked otherwise: the same strings as TensorFlow on every CPU (bf16 would be the
             # default on some).
-            compiled = self.core.compile_model(ir, self.target.device,
-                                               {**self.target.config(), "PERFORMANCE_HINT": self.hint, "ENABLE_CPU_PINNING": False})
+            settings = {**self.target.config(), "PERFORMANCE_HINT": self.hint}
+            if self.config.canvas_widths and self.target.device == "CPU":
+                settings["ENABLE_CPU_PINNING"] = False  # each canvas's IR has its own streams (module docstring)
+            compiled = self.core.compile_model(ir, self.target.device, settings)
             if self.streams is None:
                 self.streams = optimal_requests(compiled)
             self.requests[width, size] = [compiled.create_infer_request() for _ in range(self.streams)]
