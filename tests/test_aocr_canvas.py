@@ -38,7 +38,8 @@ def test_each_word_is_read_on_the_narrowest_canvas_that_holds_its_ink_and_a_marg
         [128, 128, 192, 192, 256, 256, 320, 320]
     assert CANVAS_MARGIN == 128 - 112
     # images fitted to 32 pixels high: 300, 60, 200 and 1000 (shrunk to 320) pixels of ink across
-    pixels = Preprocessor(config)([noise_png(300, 32), noise_png(60, 32, 1), noise_png(200, 32, 2), noise_png(2000, 64, 3)])
+    pixels = Preprocessor(config)([noise_png(300, 32), noise_png(60, 32, 1), noise_png(200, 32, 2),
+                                   noise_png(2000, 64, 3)])
     calls = []
 
     def read_at(rows, width):

@@ -10,8 +10,9 @@ reads so only if trained so — the backward encoder starts at the canvas's righ
 that only ever saw 320-pixel canvases misreads 1 word in 100 more on narrow ones — so training gives
 each image a random canvas it fits (random_canvas) and batches images of one canvas together.
 
-Both engines read on canvases the same way (read_on_canvases), so they read the same strings; the IR
-is converted once a canvas width (aocr/openvino_engine.py).
+Both engines group a batch's rows by canvas the same way (canvas_groups; TensorFlow through
+read_on_canvases), so they read the same strings; the IR is converted once a canvas width
+(aocr/openvino_engine.py).
 """
 
 from __future__ import annotations

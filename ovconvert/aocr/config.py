@@ -48,10 +48,10 @@ class ModelConfig:
     # Cut blank margins wider than the word needs before fitting the image (data.trim_blank_margins).
     trim_margins: bool = True
     # Read each word on a canvas cut to its width: the narrowest of these widths (pixels) that holds its
-    # ink and data.CANVAS_MARGIN more, or image_width when none does; () reads every word at image_width,
+    # ink and canvas.CANVAS_MARGIN more, or image_width when none does; () reads every word at image_width,
     # as aocr does. The network's time is nearly proportional to the width (an IR at 160 pixels reads a
     # row in 54% of the time at 320), and most words are far narrower than the widest the model takes.
-    # A model reads so only if trained so: train cuts each batch's canvas (data.random_canvas).
+    # A model reads so only if trained so: train gives each image a canvas (canvas.random_canvas).
     canvas_widths: tuple[int, ...] = ()
 
     def __post_init__(self):
@@ -60,8 +60,9 @@ class ModelConfig:
         object.__setattr__(self, "canvas_widths", tuple(sorted(int(w) for w in self.canvas_widths)))
         for width in self.canvas_widths:
             if width % 4 or not 4 <= width < self.image_width:
+                half, three_quarters = (self.image_width * share // 16 * 4 for share in (2, 3))
                 raise UserError(f"--canvas-widths: {width} is not a multiple of 4 between 4 and the image width "
-                                f"{self.image_width} (exclusive); give narrower canvases, e.g. 128,192,256")
+                                f"{self.image_width} (exclusive); give narrower canvases, e.g. {half},{three_quarters}")
         for name in ("max_width", "max_height", "max_prediction", "attn_num_layers", "attn_num_hidden",
                      "target_embedding_size"):
             if getattr(self, name) < 1:

@@ -192,7 +192,8 @@ class OpenVinoReader:
             queue = []
             for width, _ in groups:
                 mine = rows[(stream_of == stream) & (widths == width)]
-                queue += [(width, mine[start:start + largest]) for start in range(0, len(mine), largest)]
+                queue += [(width, compiled_batch_size(len(part), largest), part)
+                          for part in (mine[start:start + largest] for start in range(0, len(mine), largest))]
             queues.append(queue)
         readings = [None] * len(pixels)
         reading = [self._pool.submit(self._read_parts, stream, queue, pixels, readings)
@@ -204,8 +205,7 @@ class OpenVinoReader:
     def _read_parts(self, stream: int, queue: list, pixels: np.ndarray, readings: list) -> None:
         """One stream's parts, one after another, with its own request of each compiled model (the
         waiting is OpenVINO's, outside the GIL, so the streams run at once)."""
-        for width, rows in queue:
-            size = compiled_batch_size(len(rows), -(-LARGEST_COMPILED_BATCH // self.streams))
+        for width, size, rows in queue:
             request = self._requests(width, size)[stream]
             part = pixels[rows, :, :width]
             padded = np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)])

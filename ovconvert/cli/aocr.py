@@ -48,15 +48,16 @@ def _model_flags(parser) -> None:
                             "text's height first; models saved before this option read without it)")
     group.add_argument("--canvas-widths", type=_widths, default=suppress, metavar="W,W,…",
                        help="read each word on the narrowest of these canvases that holds it (pixels, e.g. "
-                            "128,192,256; wider words at the full width), up to twice as fast; a model trained "
-                            "with them (default: every word at the full width, as aocr)")
+                            "128,192,256; wider words at the full width): faster on short words, a model trained "
+                            "with them (default: every word at the full width, as aocr; docs/aocr.md)")
 
 
 def _widths(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected pixel widths separated by commas, e.g. 128,192,256; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected pixel widths separated by commas, e.g. 128,192,256; got {text!r}") from None
 
 
 def _engine_flags(parser) -> None:

@@ -58,7 +58,7 @@ def build_frozen_graph(args: dict, out_dir: Path) -> Path:
 
     model_dir = _model_dir(args)
     model = trained.load(str(model_dir))
-    canvas = args.get("canvas_width")  # aocr/canvas.py: `--engine openvino` reads on canvases with these
+    canvas = args.get("canvas_width")  # aocr/canvas.py: the IR `--engine openvino` reads that canvas with
     log.info("      exporting the aocr model in %s (step %d) to a frozen graph%s", model_dir, model.step,
              f", read on a canvas {canvas} pixels wide" if canvas else "")
     return Path(export.export_frozen_graph(model, str(out_dir), canvas))
