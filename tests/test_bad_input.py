@@ -217,6 +217,8 @@ AOCR_DATASET_CASES = {
                      "--batch-size 0: give at least 1"),
     "misreads directory missing": (lambda t: ("test", t / "x.tfrecords", "--misreads", t / "nowhere" / "m.tsv"),
                                    "--misreads"),
+    "misread records is a directory": (lambda t: ("test", t / "x.tfrecords", "--misread-records", t),
+                                       "--misread-records"),
 }
 
 

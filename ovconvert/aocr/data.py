@@ -436,6 +436,16 @@ class AtomicRecordWriter:
         return False
 
 
+def copy_records(paths: list[str], numbers: set[int], target: str) -> int:
+    """Write the records numbered `numbers` (1-based through the files in order, as `scan` and `dataset`
+    number them) to `target` byte for byte, whole or not at all; returns how many were written."""
+    with AtomicRecordWriter(target) as writer:
+        for number, record in enumerate(_records(paths), start=1):
+            if number in numbers:
+                writer.write(record)
+    return writer.count
+
+
 def read_annotations(path: str) -> list[tuple[int, str, str]]:
     """aocr's annotation file: `image-path label` per line, split at the first whitespace (labels may
     contain spaces). Relative image paths are relative to the annotation file. Returns (line, path, label)."""

@@ -171,6 +171,9 @@ def add_arguments(parser) -> None:
     test.add_argument("--max-images", type=int, default=None, help="stop after this many images")
     test.add_argument("--misreads", metavar="FILE", default=None,
                       help="write every wrong reading to FILE (tab-separated: record, truth, reading, probability)")
+    test.add_argument("--misread-records", metavar="FILE", default=None,
+                      help="write the records of the wrong readings, byte for byte, to the TFRecords FILE: to "
+                           "read again with another model, or to train on the words a model gets wrong")
     _engine_flags(test)
     test.set_defaults(aocr_handler=run_test)
 
@@ -280,13 +283,15 @@ def _check_numbers(args) -> None:
         value = getattr(args, name, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
             raise UserError(f"--{name.replace('_', '-')} {value}: give at least 1")
-    misreads = getattr(args, "misreads", None)
-    if misreads:
-        target = Path(misreads)
+    for flag, example in (("misreads", "misreads.tsv"), ("misread_records", "misreads.tfrecords")):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        target, option = Path(value), "--" + flag.replace("_", "-")
         if target.is_dir():
-            raise UserError(f"--misreads {misreads} is a directory; give the file to write, e.g. {target / 'misreads.tsv'}")
+            raise UserError(f"{option} {value} is a directory; give the file to write, e.g. {target / example}")
         if not target.parent.is_dir():
-            raise UserError(f"--misreads {misreads}: the directory {target.parent} does not exist; create it first")
+            raise UserError(f"{option} {value}: the directory {target.parent} does not exist; create it first")
     output = getattr(args, "output_path", None)
     if output and "://" not in output:
         target = Path(output)
@@ -420,6 +425,10 @@ def run_test(args) -> int:
         result["visualization"] = visualize.write(score.readings, model.config, args.output_dir)
     if args.misreads:
         result["misreads"] = {"path": args.misreads, "rows": score.write_misreads(args.misreads)}
+    if args.misread_records:
+        wrong = {reading.record for reading in score.readings if not reading.correct}
+        result["misread_records"] = {"path": args.misread_records,
+                                     "records": data.copy_records(paths, wrong, args.misread_records)}
     errors = [r for r in score.readings if not r.correct][:10]
     for reading in errors:
         log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
