@@ -329,24 +329,40 @@ def test_charset_file_takes_any_utf8_characters(tmp_path):
         charset.from_options(charset_file=str(tmp_path / "latin1.txt"))
 
 
-def test_scan_results_are_remembered_for_the_same_files(tmp_path):
+def test_scan_results_are_remembered_file_by_file(tmp_path, monkeypatch):
+    """A resumed run reads no image again, and a shard added to the set is the only one scanned; the
+    remembered report numbers the records exactly as a scan of all the files does."""
     import tensorflow as tf
 
     from ovconvert.aocr import data
     from ovconvert.aocr.config import ModelConfig
     from ovconvert.families import words
 
-    path = str(tmp_path / "a.tfrecords")
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(data.example_bytes(words.png_bytes(words.render("AB")), "AB"))
-        writer.write(data.example_bytes(b"junk", "CD"))
-    config = ModelConfig(charset="ABCD")
-    first = data.scan_cached([path], config, str(tmp_path / "model"))
-    assert first.usable == [True, False] and list((tmp_path / "model").glob("scan-*.json"))
-    again = data.scan_cached([path], config, str(tmp_path / "model"))
-    assert (again.usable, again.corrupt) == (first.usable, first.corrupt)
-    other_rules = data.scan_cached([path], ModelConfig(charset="AB"), str(tmp_path / "model"))
-    assert len(list((tmp_path / "model").glob("scan-*.json"))) == 2 and other_rules.usable == [True, False]
+    image = words.png_bytes(words.render("AB"))
+    paths = [str(tmp_path / f"{name}.tfrecords") for name in ("a", "b", "c")]
+    for path, labels in zip(paths, (["AB", "CD"], ["AB", "ABCDE", "AB"], ["AB"])):
+        with tf.io.TFRecordWriter(path) as writer:
+            for label in labels:  # a label the charset lacks (E), and in a.tfrecords an image that is junk
+                writer.write(data.example_bytes(b"junk" if label == "CD" else image, label))
+    config, model_dir = ModelConfig(charset="ABCD"), str(tmp_path / "model")
+    scanned = []
+    real_scan = data.scan
+    monkeypatch.setattr(data, "scan", lambda files, cfg: scanned.extend(files) or real_scan(files, cfg))
+
+    first = data.scan_cached(paths[:2], config, model_dir)
+    assert first.usable == [True, False, True, False, True] and first.per_file == [2, 3]
+    assert first.corrupt == [(2, "")] and list(first.problems.values()) == [[4]]
+    again = data.scan_cached(paths[:2], config, model_dir)
+    grown = data.scan_cached(paths, config, model_dir)
+    assert scanned == paths  # each file once: the third only when it joined
+    whole = real_scan(paths, config)
+    for report in (again, grown):
+        count = report.total
+        assert (report.usable, report.problems, report.corrupt, report.per_file) == (
+            whole.usable[:count], whole.problems, whole.corrupt, whole.per_file[:len(report.per_file)])
+    data.scan_cached(paths[:1], ModelConfig(charset="AB"), model_dir)  # other label rules: scanned again
+    assert scanned == paths + paths[:1]
+    assert [p.name for p in (tmp_path / "model").iterdir()] == [data.SCAN_CACHE]  # nothing half-written
 
 
 def test_training_batches_mix_every_file_and_still_leave_out_unusable_records(tmp_path):
