@@ -74,11 +74,16 @@ class Score:
         return {"images": self.count, "word_accuracy": round(self.word_accuracy, 4),
                 "char_accuracy": round(self.char_accuracy, 4), "by_length": self.by_length()}
 
+    @property
+    def misreads(self) -> list:
+        """The wrong readings, in reading order."""
+        return [r for r in self.readings if not r.correct]
+
     def write_misreads(self, path: str) -> int:
         """Every wrong reading as tab-separated record number (1-based, as `aocr dataset` counts them),
         truth, reading and probability, for a look at the images; the file appears whole or not at all.
         Returns how many rows it holds."""
-        wrong = [r for r in self.readings if not r.correct]
+        wrong = self.misreads
         partial = path + ".partial"
         with open(partial, "w", encoding="utf-8") as out:
             out.write("record\ttruth\treading\tprobability\n")

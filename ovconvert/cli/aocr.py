@@ -426,11 +426,10 @@ def run_test(args) -> int:
     if args.misreads:
         result["misreads"] = {"path": args.misreads, "rows": score.write_misreads(args.misreads)}
     if args.misread_records:
-        wrong = {reading.record for reading in score.readings if not reading.correct}
+        wrong = {reading.record for reading in score.misreads}
         result["misread_records"] = {"path": args.misread_records,
                                      "records": data.copy_records(paths, wrong, args.misread_records)}
-    errors = [r for r in score.readings if not r.correct][:10]
-    for reading in errors:
+    for reading in score.misreads[:10]:
         log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
                  reading.probability)
     print(json.dumps(result))
