@@ -28,7 +28,7 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ovconvert.aocr import data, trained  # noqa: E402
+from ovconvert.aocr import data, records, trained  # noqa: E402
 from ovconvert.aocr.charset import EOS, PAD  # noqa: E402
 from ovconvert.aocr.synth import load_words  # noqa: E402
 
@@ -73,10 +73,10 @@ def main() -> int:
         """log P of reading `ids` (characters then EOS) from one row of per-step log-probabilities."""
         return float(sum(log_softmax[step, token] for step, token in enumerate(ids)))
 
-    records = [data.parse_record(r) for r in data._records([args.dataset])]
+    examples = [records.parse_record(r) for r in records.read_records([args.dataset])]
     rows = []  # (truth, reading, its log P, [(candidate, its log P)])
-    for start in range(0, len(records), BATCH):
-        chunk = records[start:start + BATCH]
+    for start in range(0, len(examples), BATCH):
+        chunk = examples[start:start + BATCH]
         encoded = encode(tf.stack([data.preprocess(image, config) for image, _, _ in chunk]))
         greedy_log_softmax = tf.nn.log_softmax(greedy(encoded)).numpy()
         for row, (_, label, _) in enumerate(chunk):

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ovconvert.aocr.data import parse_record  # noqa: E402
+from ovconvert.aocr.records import parse_record  # noqa: E402
 from ovconvert.aocr.synth import load_words  # noqa: E402
 
 LOOK_ALIKES = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "B": "8"})

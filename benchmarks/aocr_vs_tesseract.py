@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ovconvert import environment
-    from ovconvert.aocr import data, evaluate, trained
+    from ovconvert.aocr import data, evaluate, records, trained
     from ovconvert.aocr.config import REREAD_BELOW
     from ovconvert.aocr.openvino_engine import OpenVinoReader
     from ovconvert.families.aocr import PRETRAINED_DIR
@@ -57,11 +57,11 @@ def main() -> None:
     print(f"ran on {environment.one_line(environment.describe())}")
     print(f"model {model_dir} (max_prediction {model.config.max_prediction}); Tesseract "
           f"{subprocess.run([tesseract, '--version'], capture_output=True, text=True).stdout.split()[1]} --psm 8")
-    for records in args.records:
-        ours = evaluate.test(model, [records], batch_size=32, limit=args.max_images, reader=reader,
+    for set_path in args.records:
+        ours = evaluate.test(model, [set_path], batch_size=32, limit=args.max_images, reader=reader,
                              reread_below=REREAD_BELOW if args.reread_below is None else args.reread_below)
         wanted = {reading.record for reading in ours.readings}  # the records the model read, numbered from 1
-        examples = [data.parse_record(record) for number, record in enumerate(data._records([records]), start=1)
+        examples = [records.parse_record(record) for number, record in enumerate(records.read_records([set_path]), start=1)
                     if number in wanted]  # (image bytes, label, comment)
         truths = [data.normalize_label(label, model.config) for _, label, _ in examples]
         # Two Tesseract processes at a time: it is single-threaded per word (OMP_THREAD_LIMIT=1).
@@ -70,7 +70,7 @@ def main() -> None:
                                   [work] * len(examples), range(len(examples))))
         theirs = evaluate.Score([evaluate.Reading(i, truth, data.normalize_label(text, model.config), 0.0, [])
                                  for i, (truth, text) in enumerate(zip(truths, texts))])
-        print(f"\n{records}: {ours.count} images")
+        print(f"\n{set_path}: {ours.count} images")
         buckets = list(ours.by_length())
         print(f"{'reader':24} {'words':>7} {'chars':>7}  " + "  ".join(f"{b:>6}" for b in buckets))
         for name, score in (("aocr model, OpenVINO IR", ours), ("Tesseract --psm 8", theirs)):

@@ -20,7 +20,7 @@ def _png(path, text="AB"):
 
 
 def _records(path):
-    from ovconvert.aocr.data import parse_record
+    from ovconvert.aocr.records import parse_record
     import tensorflow as tf
 
     return [parse_record(r) for r in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()]
@@ -78,7 +78,7 @@ def test_training_scan_reports_and_skips_bad_records(tmp_path):
     the scan names them by record number before the first step."""
     import tensorflow as tf
 
-    from ovconvert.aocr import data
+    from ovconvert.aocr import data, records
     from ovconvert.aocr.config import ModelConfig
     from ovconvert.families import words
 
@@ -90,7 +90,7 @@ def test_training_scan_reports_and_skips_bad_records(tmp_path):
                 "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[label]))}))
             writer.write(example.SerializeToString())
     config = ModelConfig(charset="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    report = data.scan([str(tmp_path / "aocr.tfrecords")], config)
+    report = records.scan([str(tmp_path / "aocr.tfrecords")], config)
     assert report.usable == [True, True, False, False, False]
     assert report.problems == {"longer than --max-prediction 8": [3], "characters outside the charset": [5]}
     assert report.corrupt == [(4, "")]
@@ -334,7 +334,7 @@ def test_scan_results_are_remembered_file_by_file(tmp_path, monkeypatch):
     remembered report numbers the records exactly as a scan of all the files does."""
     import tensorflow as tf
 
-    from ovconvert.aocr import data
+    from ovconvert.aocr import records
     from ovconvert.aocr.config import ModelConfig
     from ovconvert.families import words
 
@@ -343,26 +343,26 @@ def test_scan_results_are_remembered_file_by_file(tmp_path, monkeypatch):
     for path, labels in zip(paths, (["AB", "CD"], ["AB", "ABCDE", "AB"], ["AB"])):
         with tf.io.TFRecordWriter(path) as writer:
             for label in labels:  # a label the charset lacks (E), and in a.tfrecords an image that is junk
-                writer.write(data.example_bytes(b"junk" if label == "CD" else image, label))
+                writer.write(records.example_bytes(b"junk" if label == "CD" else image, label))
     config, model_dir = ModelConfig(charset="ABCD"), str(tmp_path / "model")
     scanned = []
-    real_scan = data.scan
-    monkeypatch.setattr(data, "scan", lambda files, cfg: scanned.extend(files) or real_scan(files, cfg))
+    real_scan = records.scan
+    monkeypatch.setattr(records, "scan", lambda files, cfg: scanned.extend(files) or real_scan(files, cfg))
 
-    first = data.scan_cached(paths[:2], config, model_dir)
+    first = records.scan_cached(paths[:2], config, model_dir)
     assert first.usable == [True, False, True, False, True] and first.per_file == [2, 3]
     assert first.corrupt == [(2, "")] and list(first.problems.values()) == [[4]]
-    again = data.scan_cached(paths[:2], config, model_dir)
-    grown = data.scan_cached(paths, config, model_dir)
+    again = records.scan_cached(paths[:2], config, model_dir)
+    grown = records.scan_cached(paths, config, model_dir)
     assert scanned == paths  # each file once: the third only when it joined
     whole = real_scan(paths, config)
     for report in (again, grown):
         count = report.total
         assert (report.usable, report.problems, report.corrupt, report.per_file) == (
             whole.usable[:count], whole.problems, whole.corrupt, whole.per_file[:len(report.per_file)])
-    data.scan_cached(paths[:1], ModelConfig(charset="AB"), model_dir)  # other label rules: scanned again
+    records.scan_cached(paths[:1], ModelConfig(charset="AB"), model_dir)  # other label rules: scanned again
     assert scanned == paths + paths[:1]
-    assert [p.name for p in (tmp_path / "model").iterdir()] == [data.SCAN_CACHE]  # nothing half-written
+    assert [p.name for p in (tmp_path / "model").iterdir()] == [records.SCAN_CACHE]  # nothing half-written
 
 
 def test_training_batches_mix_every_file_and_still_leave_out_unusable_records(tmp_path):
@@ -370,7 +370,7 @@ def test_training_batches_mix_every_file_and_still_leave_out_unusable_records(tm
     shuffle buffer is far smaller than a file; the scan's record numbers stay right (the bad ones stay out)."""
     import tensorflow as tf
 
-    from ovconvert.aocr import data
+    from ovconvert.aocr import data, records
     from ovconvert.aocr.config import ModelConfig
     from ovconvert.families import words
 
@@ -381,9 +381,9 @@ def test_training_batches_mix_every_file_and_still_leave_out_unusable_records(tm
         with tf.io.TFRecordWriter(paths[-1]) as writer:
             for index in range(count):
                 bad = index % 10 == 9  # a label the charset cannot spell: the scan marks it unusable
-                writer.write(data.example_bytes(image, label + ("Z" if bad else "")))
+                writer.write(records.example_bytes(image, label + ("Z" if bad else "")))
     config = ModelConfig(charset="ABC", max_prediction=4)
-    report = data.scan(paths, config)
+    report = records.scan(paths, config)
     assert report.per_file == [40, 30, 20] and report.skipped == 9
 
     def labels(per_file):

@@ -41,11 +41,11 @@ def test_pretrained_model_reads_held_out_fonts(capsys):
 def test_test_writes_every_misread_for_a_look_at_the_images(capsys, tmp_path):
     import tensorflow as tf
 
-    from ovconvert.aocr import data
+    from ovconvert.aocr import records
 
-    misreads, records = tmp_path / "misreads.tsv", tmp_path / "misreads.tfrecords"
+    misreads, misread_records = tmp_path / "misreads.tsv", tmp_path / "misreads.tfrecords"
     assert aocr_cli("aocr", "test", HELD_OUT, "--model-dir", PRETRAINED, "--log-path", "", "--max-images", "80",
-                    "--misreads", misreads, "--misread-records", records) == 0
+                    "--misreads", misreads, "--misread-records", misread_records) == 0
     result = json.loads(capsys.readouterr().out)
     rows = [line.split("\t") for line in misreads.read_text().splitlines()]
     assert rows[0] == ["record", "truth", "reading", "probability"]
@@ -54,10 +54,10 @@ def test_test_writes_every_misread_for_a_look_at_the_images(capsys, tmp_path):
         assert 1 <= int(record) <= 80 and truth != reading and 0 <= float(probability) <= 1
     # the same images, byte for byte, as a TFRecords set to read again or train on
     originals = list(tf.data.TFRecordDataset([str(HELD_OUT)]).as_numpy_iterator())
-    copied = list(tf.data.TFRecordDataset([str(records)]).as_numpy_iterator())
+    copied = list(tf.data.TFRecordDataset([str(misread_records)]).as_numpy_iterator())
     assert result["misread_records"]["records"] == len(copied) == len(rows) - 1
     assert copied == [originals[int(record) - 1] for record, *_ in rows[1:]]
-    assert [data.parse_record(record)[1].upper() for record in copied] == [truth for _, truth, *_ in rows[1:]]
+    assert [records.parse_record(record)[1].upper() for record in copied] == [truth for _, truth, *_ in rows[1:]]
     assert not list(tmp_path.glob("*.partial"))
 
 

@@ -205,11 +205,11 @@ def test_a_sigterm_whose_exception_python_swallowed_still_stops_training(tiny_ao
     a SIGTERM that landed in one while `aocr train` scanned its records once let it go on to train
     (and to write into a model directory a new run had taken). Here the signal arrives inside a __del__
     during the scan; the run stops after it, exit code 143, without a checkpoint."""
-    from ovconvert.aocr import data
+    from ovconvert.aocr import records
 
-    records, _ = tiny_aocr
+    dataset_path, _ = tiny_aocr
     model_dir = tmp_path / "model"
-    real_scan = data.scan_cached
+    real_scan = records.scan_cached
 
     class SignalledWhileCollected:
         def __del__(self):
@@ -219,8 +219,8 @@ def test_a_sigterm_whose_exception_python_swallowed_still_stops_training(tiny_ao
         SignalledWhileCollected()  # collected at once
         return real_scan(*args, **kwargs)
 
-    monkeypatch.setattr(data, "scan_cached", scan_interrupted)
-    code = aocr_cli("aocr", "train", records, "--model-dir", model_dir, "--num-steps", "4", "--optimizer", "adam",
+    monkeypatch.setattr(records, "scan_cached", scan_interrupted)
+    code = aocr_cli("aocr", "train", dataset_path, "--model-dir", model_dir, "--num-steps", "4", "--optimizer", "adam",
                     "--log-path", "", *TINY_MODEL_FLAGS)
     err = capsys.readouterr().err
     assert code == 143 and "terminated (SIGTERM)" in err, err

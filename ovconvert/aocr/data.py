@@ -1,19 +1,14 @@
-"""Training data: aocr's annotation files and TFRecords, the image preprocessing shared by training
-and export, and the tf.data input pipeline.
+"""Training data: the image preprocessing shared by training and export, labels, the tf.data input
+pipeline, and aocr's annotation files (records.py reads, checks and writes the TFRecord files).
 
-TFRecords hold `tf.train.Example`s with `image` (the encoded file's bytes), `label` (UTF-8 bytes) and an
-optional `comment`, exactly as aocr writes them, so aocr-made files train and test as they are.
-
-Bad records are found once, before the first step, by `scan()`: a corrupt image, a label longer than
---max-prediction or with characters outside the charset is reported with its record number and left
-out, so training never stops on an assertion midway (aocr #49, #61, #150, #151).
+Every image goes through `preprocess` (decode, flatten transparency, trim blank margins, fit the model's
+canvas) in training, in the exported graph's serving function and, by TensorFlow, before the OpenVINO
+engine's IR, so all three see the same pixels.
 """
 
 from __future__ import annotations
 
 import io
-import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -21,8 +16,6 @@ import tensorflow as tf
 from ovconvert.aocr.charset import EOS, PAD, SPECIAL_TOKENS
 from ovconvert.aocr.config import BLANK_SPAN, IMAGE_HEIGHT, MARGIN_IN_INK_HEIGHTS, ModelConfig
 from ovconvert.errors import UserError
-
-log = logging.getLogger("ovconvert.aocr")
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
@@ -128,92 +121,6 @@ def fit(image, config: ModelConfig, width_scale=1.0):
     return tf.ensure_shape(image, [IMAGE_HEIGHT, config.image_width, config.channels])
 
 
-# ---------------------------------------------------------------------------------------------- labels
-
-def normalize_label(label: str, config: ModelConfig) -> str:
-    return label.upper() if config.force_uppercase else label
-
-
-def label_problem(label: str, config: ModelConfig) -> str | None:
-    """Why a label cannot be trained on, or None."""
-    label = normalize_label(label, config)
-    if not label:
-        return "empty label"
-    if len(label) > config.max_prediction:
-        return f"longer than --max-prediction {config.max_prediction}"
-    unknown = config.charset_object.unknown_characters(label)
-    if unknown:
-        return f"characters outside the charset: {unknown!r}"
-    return None
-
-
-class LabelEncoder:
-    """UTF-8 label bytes → target ids [decode_steps]: characters, EOS, then PAD; in TensorFlow."""
-
-    def __init__(self, config: ModelConfig):
-        self.config = config
-        characters = list(config.charset)
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(characters, tf.range(SPECIAL_TOKENS, SPECIAL_TOKENS + len(characters),
-                                                                     dtype=tf.int32)),
-            default_value=-1)
-
-    def __call__(self, label):
-        if self.config.force_uppercase:
-            label = tf.strings.upper(label, encoding="utf-8")
-        ids = self.table.lookup(tf.strings.unicode_split(label, "UTF-8"))
-        ids = tf.concat([ids, [EOS]], axis=0)
-        padding = tf.maximum(self.config.decode_steps - tf.shape(ids)[0], 0)
-        ids = tf.pad(ids, [[0, padding]], constant_values=PAD)[:self.config.decode_steps]
-        return tf.ensure_shape(ids, [self.config.decode_steps])
-
-
-# ---------------------------------------------------------------------------------------------- scan
-
-@dataclass
-class ScanReport:
-    total: int = 0
-    usable: list = field(default_factory=list)  # one bool per record
-    problems: dict = field(default_factory=dict)  # reason → record numbers
-    corrupt: list = field(default_factory=list)  # (record number, comment)
-    per_file: list = field(default_factory=list)  # records in each file, in order (empty: not known)
-
-    @property
-    def skipped(self) -> int:
-        return self.usable.count(False)
-
-    def extend(self, other: "ScanReport") -> None:
-        """Append the scan of the next file(s): its record numbers continue from this report's."""
-        offset = self.total
-        self.usable += other.usable
-        for reason, numbers in other.problems.items():
-            self.problems.setdefault(reason, []).extend(number + offset for number in numbers)
-        self.corrupt += [(number + offset, comment) for number, comment in other.corrupt]
-        self.per_file += other.per_file or [other.total]
-        self.total += other.total
-
-    def as_json(self) -> dict:
-        """The report of one file, small: the unusable records by number (usually none), not a flag each."""
-        return {"records": self.total, "unusable": [n for n, ok in enumerate(self.usable, start=1) if not ok],
-                "problems": self.problems, "corrupt": self.corrupt}
-
-    @classmethod
-    def from_json(cls, saved: dict) -> "ScanReport":
-        unusable = set(saved["unusable"])
-        return cls(saved["records"], [n not in unusable for n in range(1, saved["records"] + 1)],
-                   saved["problems"], [tuple(item) for item in saved["corrupt"]], [saved["records"]])
-
-    def log(self, what: str) -> None:
-        log.info("%s: %d records, %d usable", what, self.total, self.total - self.skipped)
-        for reason, numbers in sorted(self.problems.items()):
-            shown = ", ".join(str(n) for n in numbers[:10]) + (", …" if len(numbers) > 10 else "")
-            log.warning("  %d labels left out (%s): records %s", len(numbers), reason, shown)
-        for number, comment in self.corrupt[:20]:
-            log.warning("  unreadable image left out: record %d%s", number, f" ({comment})" if comment else "")
-        if len(self.corrupt) > 20:
-            log.warning("  … and %d more unreadable images", len(self.corrupt) - 20)
-
-
 # What tf.io.decode_image reads, and so what the exported graph and training decode. Pillow reads more.
 TF_IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
 
@@ -261,102 +168,44 @@ def readable_image(data: bytes) -> bytes | None:
     return buffer.getvalue()
 
 
-def parse_record(record: bytes) -> tuple[bytes, str, str]:
-    """(image bytes, label, comment) of one serialized Example, in plain Python (fast for one record)."""
-    features = tf.train.Example.FromString(record).features.feature
+# ---------------------------------------------------------------------------------------------- labels
 
-    def first(key: str) -> bytes:
-        values = features[key].bytes_list.value if key in features else []
-        return values[0] if values else b""
-
-    return first("image"), first("label").decode("utf-8", errors="replace"), \
-        first("comment").decode("utf-8", errors="replace")
+def normalize_label(label: str, config: ModelConfig) -> str:
+    return label.upper() if config.force_uppercase else label
 
 
-def _records(paths: list[str]):
-    """Every record of the files in order; a truncated or corrupt file is a one-line error that names it
-    and the record where it breaks (TensorFlow's DataLossError otherwise surfaces mid-training)."""
-    for path in paths:
-        count = 0
-        try:
-            for record in tf.data.TFRecordDataset([path]).as_numpy_iterator():
-                count += 1
-                yield record
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-            import re
-
-            reason = re.sub(r"\{\{.*?\}\}\s*", "", error.message.splitlines()[0])[:120]  # TF's op-name prefix
-            raise UserError(f"{path}: record {count + 1} is truncated or corrupt ({reason}); "
-                            "rebuild the file with `ovconvert aocr dataset` or `synth`, or leave it out") from None
+def label_problem(label: str, config: ModelConfig) -> str | None:
+    """Why a label cannot be trained on, or None."""
+    label = normalize_label(label, config)
+    if not label:
+        return "empty label"
+    if len(label) > config.max_prediction:
+        return f"longer than --max-prediction {config.max_prediction}"
+    unknown = config.charset_object.unknown_characters(label)
+    if unknown:
+        return f"characters outside the charset: {unknown!r}"
+    return None
 
 
-def scan(paths: list[str], config: ModelConfig) -> ScanReport:
-    """Check every record once (labels and images); see the module docstring."""
-    report = ScanReport()
-    number = 0
-    for path in paths:
-        before = number
-        for record in _records([path]):
-            number += 1
-            report.usable.append(_usable(number, record, config, report))
-        report.per_file.append(number - before)
-    report.total = len(report.usable)
-    return report
+class LabelEncoder:
+    """UTF-8 label bytes → target ids [decode_steps]: characters, EOS, then PAD; in TensorFlow."""
 
+    def __init__(self, config: ModelConfig):
+        self.config = config
+        characters = list(config.charset)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(characters, tf.range(SPECIAL_TOKENS, SPECIAL_TOKENS + len(characters),
+                                                                     dtype=tf.int32)),
+            default_value=-1)
 
-def _usable(number: int, record: bytes, config: ModelConfig, report: ScanReport) -> bool:
-    """Whether record `number` can be trained on; what is wrong with it goes into `report`."""
-    from google.protobuf.message import DecodeError
-
-    try:
-        image, label, comment = parse_record(record)
-    except DecodeError:  # a record that is not a tf.train.Example: unusable, reported as unreadable
-        report.corrupt.append((number, "not a tf.train.Example"))
-        return False
-    reason = label_problem(label, config)
-    readable = image_is_readable(image)
-    if reason:
-        report.problems.setdefault(reason if not reason.startswith("characters") else "characters outside the charset",
-                                   []).append(number)
-    if not readable:
-        report.corrupt.append((number, comment))
-    return reason is None and readable
-
-
-SCAN_CACHE = "scan-cache.json"
-
-
-def scan_cached(paths: list[str], config: ModelConfig, cache_dir: str) -> ScanReport:
-    """scan(), remembered file by file in `cache_dir` (the model directory, SCAN_CACHE) for the same file
-    (name, size, change time) and label rules: resuming a long training run does not re-read every image,
-    and a shard added to the set is the only one read (the scan is about 3,500 records a second, so a
-    million-record set would otherwise wait five minutes before each new stage's first step)."""
-    import hashlib
-    import json
-
-    cache = f"{cache_dir.rstrip('/')}/{SCAN_CACHE}"
-    saved = {}
-    if tf.io.gfile.exists(cache):
-        try:
-            with tf.io.gfile.GFile(cache, "r") as handle:
-                saved = json.loads(handle.read())
-        except ValueError:  # written whole or not at all, but a hand edit can break it: scan again
-            log.warning("%s is not JSON; scanning every file again", cache)
-    rules = [config.charset, config.max_prediction, config.force_uppercase]
-    report, scanned = ScanReport(), False
-    for path in paths:
-        stat = tf.io.gfile.stat(path)
-        key = hashlib.sha256(json.dumps([path, stat.length, stat.mtime_nsec, rules]).encode()).hexdigest()[:16]
-        if key not in saved:
-            saved[key] = scan([path], config).as_json()
-            scanned = True
-        report.extend(ScanReport.from_json(saved[key]))
-    if scanned:
-        tf.io.gfile.makedirs(cache_dir)
-        with tf.io.gfile.GFile(cache + ".tmp", "w") as handle:
-            handle.write(json.dumps(saved))
-        tf.io.gfile.rename(cache + ".tmp", cache, overwrite=True)
-    return report
+    def __call__(self, label):
+        if self.config.force_uppercase:
+            label = tf.strings.upper(label, encoding="utf-8")
+        ids = self.table.lookup(tf.strings.unicode_split(label, "UTF-8"))
+        ids = tf.concat([ids, [EOS]], axis=0)
+        padding = tf.maximum(self.config.decode_steps - tf.shape(ids)[0], 0)
+        ids = tf.pad(ids, [[0, padding]], constant_values=PAD)[:self.config.decode_steps]
+        return tf.ensure_shape(ids, [self.config.decode_steps])
 
 
 # ---------------------------------------------------------------------------------------------- tf.data
@@ -431,53 +280,7 @@ def dataset(paths: list[str], config: ModelConfig, usable: list[bool] | None, ba
     return batches.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-# ---------------------------------------------------------------------------------------------- writing
-
-def example_bytes(image: bytes, label: str, comment: str = "") -> bytes:
-    feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode("utf-8")])),
-    }
-    if comment:
-        feature["comment"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[comment.encode("utf-8")]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-class AtomicRecordWriter:
-    """A TFRecord writer that leaves nothing behind unless closed normally: records go to
-    `OUT.partial`, renamed to OUT at the end."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.partial = path + ".partial"
-        self.writer = tf.io.TFRecordWriter(self.partial)
-        self.count = 0
-
-    def write(self, record: bytes) -> None:
-        self.writer.write(record)
-        self.count += 1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        self.writer.close()
-        if kind is None:
-            tf.io.gfile.rename(self.partial, self.path, overwrite=True)
-        else:
-            tf.io.gfile.remove(self.partial)
-        return False
-
-
-def copy_records(paths: list[str], numbers: set[int], target: str) -> int:
-    """Write the records numbered `numbers` (1-based through the files in order, as `scan` and `dataset`
-    number them) to `target` byte for byte, whole or not at all; returns how many were written."""
-    with AtomicRecordWriter(target) as writer:
-        for number, record in enumerate(_records(paths), start=1):
-            if number in numbers:
-                writer.write(record)
-    return writer.count
-
+# ---------------------------------------------------------------------------------------------- annotation files
 
 def read_annotations(path: str) -> list[tuple[int, str, str]]:
     """aocr's annotation file: `image-path label` per line, split at the first whitespace (labels may

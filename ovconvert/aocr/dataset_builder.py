@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import tensorflow as tf
 
-from ovconvert.aocr import data
+from ovconvert.aocr import data, records
 from ovconvert.aocr.charset import Charset
 from ovconvert.errors import UserError
 
@@ -28,7 +28,7 @@ def build(annotations_path: str, output_path: str, characters: str, max_predicti
     long_labels, unknown = [], defaultdict(list)
     unreadable = []
     written = 0
-    with data.AtomicRecordWriter(output_path) as writer:
+    with records.AtomicRecordWriter(output_path) as writer:
         for index, (line, image_path, label) in enumerate(entries, start=1):
             if not tf.io.gfile.exists(image_path):
                 raise UserError(f"{annotations_path}:{line}: image {image_path} does not exist; fix the path "
@@ -48,7 +48,7 @@ def build(annotations_path: str, output_path: str, characters: str, max_predicti
                 long_labels.append(line)
             for ch in charset.unknown_characters(checked):
                 unknown[ch].append(line)
-            writer.write(data.example_bytes(encoded, label, image_path if save_filename else ""))
+            writer.write(records.example_bytes(encoded, label, image_path if save_filename else ""))
             written += 1
             if log_step and index % log_step == 0:
                 log.info("%d / %d images", index, len(entries))
@@ -104,9 +104,9 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
         synth_imagemagick.program()  # fails now, with the fix, if ImageMagick is missing
     log.info("rendering %d images: %s", count, synth.describe(options))
     started = time.monotonic()
-    with data.AtomicRecordWriter(output_path) as writer:
+    with records.AtomicRecordWriter(output_path) as writer:
         for image, label, comment in synth.generate(count, options, jobs):
-            writer.write(data.example_bytes(image, label, comment))
+            writer.write(records.example_bytes(image, label, comment))
     seconds = time.monotonic() - started
     return {"output": output_path, "images": count, "seconds": round(seconds, 1),
             "fonts": sorted({f.family for f in found}), "words": len(words), "seed": seed,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ovconvert.aocr import canvas, data, inference, reread
+from ovconvert.aocr import canvas, data, inference, records, reread
 from ovconvert.aocr.config import REREAD_BELOW
 
 log = logging.getLogger("ovconvert.aocr")
@@ -164,7 +164,7 @@ def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = F
          log_every: int = 0, reader=None, reread_below: float = 0.0) -> Score:
     """Read every usable record and score it; `reader` reads with another engine (OpenVINO);
     `reread_below` reads doubtful and narrow words again (aocr/reread.py; 0: read once, as aocr does)."""
-    report = data.scan(paths, trained.config)
+    report = records.scan(paths, trained.config)
     report.log(", ".join(paths))
     batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True,
                            with_encoded=reread_below > 0)

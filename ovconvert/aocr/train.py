@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from ovconvert.aocr import config as config_io
-from ovconvert.aocr import data
+from ovconvert.aocr import data, records
 from ovconvert.aocr.charset import PAD
 from ovconvert.errors import SIGTERM_RECEIVED, UserError, stop_if_terminated
 
@@ -299,7 +299,7 @@ def _train_locked(requested: dict, options: TrainOptions, strategy, paths: list[
         log.info("dropout %s (was %s)", options.dropout, config.dropout)
         config = dataclasses.replace(config, dropout=options.dropout)
 
-    report = data.scan_cached(paths, config, options.model_dir)
+    report = records.scan_cached(paths, config, options.model_dir)
     stop_if_terminated()  # a SIGTERM during the scan (minutes on a large set) stops here at the latest
     report.log(", ".join(paths))
     usable = report.total - report.skipped

@@ -398,7 +398,7 @@ def run_train(args) -> int:
 
 
 def run_test(args) -> int:
-    from ovconvert.aocr import data, evaluate, trained
+    from ovconvert.aocr import data, evaluate, records, trained
 
     model = trained.load(args.model_dir, requested_config(args))
     paths = data.tfrecord_paths(args.dataset_path)
@@ -428,7 +428,7 @@ def run_test(args) -> int:
     if args.misread_records:
         wrong = {reading.record for reading in score.misreads}
         result["misread_records"] = {"path": args.misread_records,
-                                     "records": data.copy_records(paths, wrong, args.misread_records)}
+                                     "records": records.copy_records(paths, wrong, args.misread_records)}
     for reading in score.misreads[:10]:
         log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
                  reading.probability)

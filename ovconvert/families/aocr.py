@@ -128,12 +128,13 @@ def read_records_with_irs(report: dict, records: str, irs: list) -> tuple[list[s
 def dataset_images(path: str, count: int | None = None) -> list[tuple[str, bytes, str]]:
     """(name, encoded image, label) of the first `count` records of an aocr .tfrecords dataset that
     TensorFlow can decode (as training does, the others are left out); named FILE#RECORD-NUMBER."""
-    from ovconvert.aocr.data import _records, image_is_readable, parse_record
+    from ovconvert.aocr.data import image_is_readable
+    from ovconvert.aocr.records import parse_record, read_records
 
     if not Path(path).is_file():
         raise UserError(f"{path}: no such dataset file")
     images = []
-    for number, record in enumerate(_records([path]), start=1):
+    for number, record in enumerate(read_records([path]), start=1):
         if count is not None and len(images) >= count:
             break
         encoded, label, _ = parse_record(record)
