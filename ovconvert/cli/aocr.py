@@ -1,5 +1,6 @@
 """`ovconvert aocr …`: aocr's command line (dataset, train, test, predict, export) with its flags and
-defaults, plus `synth` for synthetic word images. See docs/aocr.md.
+defaults, plus `synth` for synthetic word images. See docs/aocr.md. The parser and the checks every
+subcommand shares are here, with the small subcommands; train, test and predict have modules of their own.
 
 Model flags are only taken as given: a flag the user did not type is absent (argparse.SUPPRESS), so a
 trained model's saved configuration fills it, and a typed flag that contradicts it is an error.
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from ovconvert.aocr.config import REREAD_BELOW
 from ovconvert.cli.aocr_predict import run_predict
+from ovconvert.cli.aocr_test import run_test
+from ovconvert.cli.aocr_train import run_train
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -377,65 +380,6 @@ def run_dataset(args) -> int:
     return 0
 
 
-def run_train(args) -> int:
-    from ovconvert.aocr import config as config_io
-    from ovconvert.aocr import train
-    from ovconvert.aocr.charset import DEFAULT
-
-    requested = requested_config(args)
-    if config_io.load(args.model_dir) is None or not args.resume:
-        requested.setdefault("charset", DEFAULT)  # a new model: aocr's defaults for what was not given
-    options = train.TrainOptions(
-        dataset=tuple(args.dataset_path), model_dir=args.model_dir, batch_size=args.batch_size,
-        num_epoch=args.num_epoch, num_steps=args.num_steps, steps_per_checkpoint=args.steps_per_checkpoint,
-        keep_checkpoints=args.keep_checkpoints, initial_learning_rate=args.initial_learning_rate,
-        optimizer=args.optimizer, max_gradient_norm=args.max_gradient_norm,
-        clip_gradients=args.clip_gradients, resume=args.resume, init_from=_init_from(args.init_from),
-        width_jitter=args.width_jitter, dropout=args.dropout)
-    summary = train.train(requested, options)
-    print(json.dumps(summary))
-    return 130 if summary["interrupted"] else 0
-
-
-def run_test(args) -> int:
-    from ovconvert.aocr import data, evaluate, records, trained
-
-    model = trained.load(args.model_dir, requested_config(args))
-    paths = data.tfrecord_paths(args.dataset_path)
-    reader = None
-    if args.engine == "openvino":
-        from ovconvert.errors import UserError
-
-        if args.visualize:
-            raise UserError("--visualize needs the attention weights, which only --engine tensorflow gives")
-        from ovconvert.aocr.openvino_engine import OpenVinoReader
-        from ovconvert.stages.acquire import default_cache_dir
-
-        reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
-                                precision=args.precision)
-    score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
-                          log_every=500, reader=reader,
-                          # the attention pictures belong to one reading: the one at the word's own width
-                          reread_below=0.0 if args.visualize else args.reread_below)
-    result = score.as_dict()
-    if not args.use_distance:
-        result.pop("char_accuracy")
-    if args.visualize:
-        from ovconvert.aocr import visualize
-        result["visualization"] = visualize.write(score.readings, model.config, args.output_dir)
-    if args.misreads:
-        result["misreads"] = {"path": args.misreads, "rows": score.write_misreads(args.misreads)}
-    if args.misread_records:
-        wrong = {reading.record for reading in score.misreads}
-        result["misread_records"] = {"path": args.misread_records,
-                                     "records": records.copy_records(paths, wrong, args.misread_records)}
-    for reading in score.misreads[:10]:
-        log.info("record %d: read %r, truth %r (probability %.3f)", reading.record, reading.text, reading.truth,
-                 reading.probability)
-    print(json.dumps(result))
-    return 0
-
-
 def _probability(text: str) -> float:
     try:
         value = float(text)
@@ -474,14 +418,6 @@ def run_average(args) -> int:
     averaged = average.average(args.model_dir, args.last)
     print(average.write(averaged, args.model_dir, args.output_dir))
     return 0
-
-
-def _init_from(value: str | None) -> str | None:
-    if value == "pretrained":
-        from ovconvert.families.aocr import PRETRAINED_DIR
-
-        return str(PRETRAINED_DIR)
-    return value
 
 
 def run_google_fonts(args) -> int:
