@@ -207,6 +207,21 @@ def test_openvino_engine_reads_the_same_as_tensorflow(capsys, tmp_path):
     converted = [path.parent.parent.name for path in (cache / "aocr-ir").glob("*/ir/aocr.xml")]
     assert len({name.split("-")[0] for name in converted}) == 1
     assert len(converted) == len(json.loads((PRETRAINED / "config.json").read_text()).get("canvas_widths", [])) + 1
+    # what was compiled is kept for the next process (OpenVINO's model cache): it reads the same, compiling nothing
+    compiled = {path: path.stat().st_mtime_ns for path in (cache / "aocr-ir").glob("*/compiled/*")}
+    assert compiled
+    assert aocr_cli(*arguments, "--engine", "openvino", "--cache-dir", cache) == 0
+    assert json.loads(capsys.readouterr().out) == tensorflow
+    assert {path: path.stat().st_mtime_ns for path in (cache / "aocr-ir").glob("*/compiled/*")} == compiled
+
+
+def test_the_openvino_engine_loads_the_models_settings_without_its_weights():
+    from ovconvert.aocr import trained
+
+    light, full = trained.load(str(PRETRAINED), weights=False), trained.load(str(PRETRAINED))
+    assert light.model is None and full.model is not None
+    assert (light.config, light.checkpoint, light.step) == (full.config, full.checkpoint, full.step) \
+        and light.step > 0
 
 
 @pytest.mark.slow  # makes the INT8 IR (about a minute); the default suite reads with the shared run's (test_speed)

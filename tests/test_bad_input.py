@@ -266,6 +266,26 @@ def test_aocr_predict_reads_every_input_and_fails_when_one_could_not_be_read(tmp
     assert len(lines) == 3 and lines[1].startswith("cat.png\tCAT")
 
 
+@pytest.mark.parametrize("engine", ["tensorflow", "openvino"])
+def test_aocr_predict_with_a_checkpoint_that_does_not_fit_its_config_says_so(engine, tmp_path):
+    """The OpenVINO engine loads no weights of its own (its IR is converted from them): a checkpoint that
+    does not fit config.json is still the user's error, said before anything is converted."""
+    import shutil
+
+    from ovconvert.families import words
+    from ovconvert.families.aocr import PRETRAINED_DIR
+
+    shutil.copytree(PRETRAINED_DIR, tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, "attn_num_hidden": 64}))
+    words.render("CAT").save(tmp_path / "cat.png")
+    done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--log-path", "", "--model-dir",
+                           "model", "--engine", engine, "--cache-dir", "cache"],
+                          input="cat.png\n", capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+    assert_one_line_error(done, 2, "the checkpoint does not match the model in config.json")
+    assert not done.stdout and not (tmp_path / "cache" / "aocr-ir").exists()
+
+
 
 def test_aocr_predict_reads_tiff_and_webp_as_it_reads_png(tmp_path):
     """TensorFlow decodes JPEG, PNG, GIF and BMP only; other formats Pillow reads (a scanner's TIFF, a

@@ -18,7 +18,8 @@ def run_predict(args) -> int:
     from ovconvert.aocr.data import readable_image
     from ovconvert.cli.aocr import requested_config
 
-    model = trained.load(args.model_dir, requested_config(args))
+    # the OpenVINO engine needs no network in TensorFlow: its IR is converted from the model directory
+    model = trained.load(args.model_dir, requested_config(args), weights=args.engine == "tensorflow")
     read = _reading_engine(args, model)
     failed = total = 0
     for paths in _stdin_batches(args.batch_size):

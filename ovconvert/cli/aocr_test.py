@@ -14,7 +14,8 @@ def run_test(args) -> int:
     from ovconvert.aocr import data, evaluate, records, trained
     from ovconvert.cli.aocr import requested_config  # (the parser's module imports this one)
 
-    model = trained.load(args.model_dir, requested_config(args))
+    # the OpenVINO engine needs no network in TensorFlow: its IR is converted from the model directory
+    model = trained.load(args.model_dir, requested_config(args), weights=args.engine == "tensorflow")
     paths = data.tfrecord_paths(args.dataset_path)
     reader = None
     if args.engine == "openvino":
