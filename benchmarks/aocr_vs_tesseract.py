@@ -61,8 +61,8 @@ def main() -> None:
         ours = evaluate.test(model, [set_path], batch_size=32, limit=args.max_images, reader=reader,
                              reread_below=REREAD_BELOW if args.reread_below is None else args.reread_below)
         wanted = {reading.record for reading in ours.readings}  # the records the model read, numbered from 1
-        examples = [records.parse_record(record) for number, record in enumerate(records.read_records([set_path]), start=1)
-                    if number in wanted]  # (image bytes, label, comment)
+        examples = [records.parse_record(record)  # (image bytes, label, comment)
+                    for number, record in enumerate(records.read_records([set_path]), start=1) if number in wanted]
         truths = [data.normalize_label(label, model.config) for _, label, _ in examples]
         # Two Tesseract processes at a time: it is single-threaded per word (OMP_THREAD_LIMIT=1).
         with ThreadPoolExecutor(2) as pool:

@@ -362,6 +362,15 @@ def requested_config(args) -> dict:
     return values
 
 
+def load_model(args):
+    """The model --model-dir names, checked against the model flags typed. The OpenVINO engine needs no
+    network in TensorFlow (its IR is converted from the model directory), so it loads the settings only."""
+    from ovconvert.aocr import trained
+
+    return trained.load(args.model_dir, requested_config(args),
+                        weights=getattr(args, "engine", "tensorflow") == "tensorflow")
+
+
 def _check_charset_options(args) -> str:
     from ovconvert.aocr import charset
 
@@ -401,9 +410,9 @@ def _jitter_range(text: str) -> tuple[float, float]:
 
 
 def run_export(args) -> int:
-    from ovconvert.aocr import export, trained
+    from ovconvert.aocr import export
 
-    model = trained.load(args.model_dir, requested_config(args))
+    model = load_model(args)
     if args.format == "savedmodel":
         path = export.export_saved_model(model, args.export_path, args.version)
     else:

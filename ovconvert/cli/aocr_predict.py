@@ -14,12 +14,10 @@ def run_predict(args) -> int:
     """Image paths from stdin, read in batches of up to --batch-size (what has arrived is read at once,
     so an interactive user is answered line by line); one `path<TAB>text<TAB>probability` line each,
     in input order."""
-    from ovconvert.aocr import trained
     from ovconvert.aocr.data import readable_image
-    from ovconvert.cli.aocr import requested_config
+    from ovconvert.cli.aocr import load_model
 
-    # the OpenVINO engine needs no network in TensorFlow: its IR is converted from the model directory
-    model = trained.load(args.model_dir, requested_config(args), weights=args.engine == "tensorflow")
+    model = load_model(args)
     read = _reading_engine(args, model)
     failed = total = 0
     for paths in _stdin_batches(args.batch_size):

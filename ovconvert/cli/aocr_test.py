@@ -11,11 +11,10 @@ log = logging.getLogger("ovconvert.aocr")
 
 
 def run_test(args) -> int:
-    from ovconvert.aocr import data, evaluate, records, trained
-    from ovconvert.cli.aocr import requested_config  # (the parser's module imports this one)
+    from ovconvert.aocr import data, evaluate, records
+    from ovconvert.cli.aocr import load_model  # (the parser's module imports this one)
 
-    # the OpenVINO engine needs no network in TensorFlow: its IR is converted from the model directory
-    model = trained.load(args.model_dir, requested_config(args), weights=args.engine == "tensorflow")
+    model = load_model(args)
     paths = data.tfrecord_paths(args.dataset_path)
     reader = None
     if args.engine == "openvino":
