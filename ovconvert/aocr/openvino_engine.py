@@ -134,6 +134,20 @@ def compiled_batch_size(count: int, largest: int = LARGEST_COMPILED_BATCH) -> in
     return 1 if count <= 1 else -(-count // step) * step
 
 
+def _touch_tensor_data(request) -> None:
+    """Read a request's tensors as arrays once, in this thread, before the streams' threads do.
+    # NOTE: the first `.data` of any tensor in a process sets up a function-local static inside OpenVINO's
+    # Python bindings, and that set-up runs Python code, so it lets go of the GIL part way. Two threads
+    # reaching it first at once deadlock: one holds the static's guard and waits for the GIL, the other
+    # holds the GIL and waits for the guard. Seen with OpenVINO 2024.6 as `aocr predict --engine openvino`
+    # hanging for good at its first batch beside a training run (both stream threads in
+    # `tensor.data[:] = …`, py-spy), and in 4 of 6 fresh processes whose eight threads touched `.data` at
+    # once (tests/test_aocr_openvino_threads.py); with this first read in the reader's own thread, 0 of 8.
+    """
+    for tensor in (request.get_input_tensor(0), request.get_output_tensor(0)):
+        tensor.data  # noqa: B018 — the property's first use is the point
+
+
 class OpenVinoReader:
     """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
 
@@ -166,6 +180,9 @@ class OpenVinoReader:
         # THROUGHPUT: a call's rows split across the device's streams; LATENCY: one request a call, all
         # cores on it (what benchmarks/aocr_predict.py compares with)
         self.hint = hint
+        # The full width's batch-1 model, compiled now: it tells how many streams the device gives, which
+        # read_pixels splits its rows by; and its tensors read here, before any stream's thread reads one.
+        _touch_tensor_data(self._requests(self.config.image_width, 1)[0])
 
     def _ir(self, width: int):
         if width not in self.irs:
@@ -188,7 +205,6 @@ class OpenVinoReader:
         pixels = np.asarray(pixels)
         if not len(pixels):
             return []
-        self._requests(self.config.image_width, 1)  # compiled first: it tells how many streams the device gives
         streams, largest = self.streams, -(-LARGEST_COMPILED_BATCH // self.streams)
         groups = canvas_groups(pixels, self.config)
         for width, _ in groups:
@@ -229,9 +245,9 @@ class OpenVinoReader:
 
     def _requests(self, width: int, size: int) -> list:
         """The infer requests, one a stream, of the IR of canvas `width` compiled at static batch `size`.
-        The full width's batch-1 model is compiled first: how many streams the device gives is known
-        only from a compiled model, and the parts a call is split into depend on it. Every size gets as
-        many requests as that one has streams, so each part has its request."""
+        The full width's batch-1 model is compiled first, by __init__: how many streams the device gives
+        is known only from a compiled model, and the parts a call is split into depend on it. Every size
+        gets as many requests as that one has streams, so each part has its request."""
         with self._compiling:
             return self._requests_locked(width, size)
 
