@@ -57,6 +57,10 @@ def inspect(path: Path) -> Match:
         raise UserError(f"{path} has neither frozen_inference_graph.pb nor saved_model.pb; give the model file")
     if path.suffix in (".pb", ".pbtxt"):
         return _frozen(path)
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        # no registry family is a Keras model; the graph it freezes to may still be one (a Slim network)
+        raise UserError(f"{path}: a Keras model file; freeze it first (`ovconvert freeze {path} -o "
+                        f"{path.with_suffix('.pb').name}`), then `ovconvert init` the .pb")
     raise UserError(f"{path}: not a model ovconvert recognizes (frozen .pb/.pbtxt, SavedModel, .tflite)")
 
 

@@ -71,6 +71,11 @@ def test_what_init_cannot_match_is_a_one_line_error(cli, tmp_path):
     text.write_text("not a model")
     code, _, err = cli("init", text)
     assert code == 2 and "not a model ovconvert recognizes" in err
+    import keras
+
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(tmp_path / "mine.keras")
+    code, _, err = cli("init", tmp_path / "mine.keras")
+    assert code == 2 and "a Keras model file; freeze it first (`ovconvert freeze" in err
     code, _, err = cli("init", tmp_path / "nothing.pb")
     assert code == 2 and "no such file or directory" in err
     code, _, err = cli("init", fixture_path("slim/mobilenet_v1_0.50_128_quantized_graph.pb"))
