@@ -2,7 +2,8 @@
 
 The IR is the one `recipes/aocr.yaml` makes from the model directory — exported, cut at the preprocessed
 image, converted with any batch, and validated against TensorFlow on the sample words — converted once
-per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint).
+per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint, with
+a lock so that processes started together convert it once).
 TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
 exported with, so both engines see identical pixels; step ids become text in NumPy. Doubtful and narrow
 words are read again at other widths, as on TensorFlow (aocr/reread.py). The IR is compiled
@@ -71,28 +72,33 @@ def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False, canvas_wid
     from ovconvert.families import aocr as family
     from ovconvert.pipeline import RunOptions, run_recipe
     from ovconvert.recipes.loader import load_recipe
+    from ovconvert.stages.acquire import cache_lock
 
     key = family.source_fingerprint("frozen_graph", {"model_dir": model_dir})
     run_dir = cache_dir / "aocr-ir" / f"{key}{f'-w{canvas_width}' if canvas_width else ''}{'-int8' if int8 else ''}"
     xml = run_dir / ("ir-int8" if int8 else "ir") / "aocr.xml"
     report_path = run_dir / "report.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    # (an INT8 step that failed with an error, rather than at its gate, is tried again)
-    if report.get("status") != "converted" or (int8 and report.get("int8", {}).get("status", "error") == "error"):
-        what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
-        log.info("converting %s to its %s%s; once, cached in %s)", model_dir, what,
-                 f", on a canvas {canvas_width} pixels wide" if canvas_width else "", run_dir)
-        # a checkpoint that does not fit its config.json is the user's to fix (exit 2), said before converting
-        trained.load(model_dir)
-        canvas = f", canvas_width: {canvas_width}" if canvas_width else ""
-        recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'{canvas}}}",))
-        # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
-        # first word is read).
-        result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
-                                               quantize="int8" if int8 else "none"))
-        if result.exit_code:
-            raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
-        report = result.report or json.loads(report_path.read_text())
+    # Two processes reading with a fresh cache (a script running `aocr predict` on several folders at once):
+    # the second waits for the first's conversion and then finds its IR, rather than write the same run
+    # directory beside it.
+    with cache_lock(run_dir):
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+        # (an INT8 step that failed with an error, rather than at its gate, is tried again)
+        if report.get("status") != "converted" or (int8 and report.get("int8", {}).get("status", "error") == "error"):
+            what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
+            log.info("converting %s to its %s%s; once, cached in %s)", model_dir, what,
+                     f", on a canvas {canvas_width} pixels wide" if canvas_width else "", run_dir)
+            # a checkpoint that does not fit its config.json is the user's to fix (exit 2), said before converting
+            trained.load(model_dir)
+            canvas = f", canvas_width: {canvas_width}" if canvas_width else ""
+            recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'{canvas}}}",))
+            # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
+            # first word is read).
+            result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
+                                                   quantize="int8" if int8 else "none"))
+            if result.exit_code:
+                raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
+            report = result.report or json.loads(report_path.read_text())
     if int8 and not xml.is_file():
         quantized = report.get("int8", {})
         way_out = "read with --precision f32, or bf16 where the CPU has it"
@@ -142,7 +148,7 @@ def _touch_tensor_data(request) -> None:
     # holds the GIL and waits for the guard. Seen with OpenVINO 2024.6 as `aocr predict --engine openvino`
     # hanging for good at its first batch beside a training run (both stream threads in
     # `tensor.data[:] = …`, py-spy), and in 4 of 6 fresh processes whose eight threads touched `.data` at
-    # once (tests/test_aocr_openvino_threads.py); with this first read in the reader's own thread, 0 of 8.
+    # once (tests/test_aocr_openvino_concurrency.py); with this first read in the reader's own thread, 0 of 8.
     """
     for tensor in (request.get_input_tensor(0), request.get_output_tensor(0)):
         tensor.data  # noqa: B018 — the property's first use is the point

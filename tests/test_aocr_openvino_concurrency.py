@@ -1,5 +1,5 @@
-"""The OpenVINO reader's streams run in Python threads (aocr/openvino_engine.py): a fresh process must be able
-to let them all touch their tensors at once, which is what its first split batch does."""
+"""Reading with OpenVINO at once: the reader's streams in Python threads (a fresh process must let them all touch
+their tensors together, which is what its first split batch does), and processes sharing a fresh cache."""
 
 from __future__ import annotations
 
@@ -54,3 +54,25 @@ def test_a_fresh_readers_streams_read_their_tensors_at_once_without_deadlock(tin
             raise AssertionError("a fresh OpenVinoReader's threads deadlocked reading their tensors at once")
         assert done.returncode == 0, done.stderr[-2000:]
         assert "every thread done" in done.stdout
+
+
+def test_two_processes_on_a_fresh_cache_convert_the_model_once_and_read_the_same(tiny_aocr, tmp_path):
+    """Two `aocr predict --engine openvino` started together, as a script over several folders starts them:
+    one converts, the other waits for it (the IR's run directory has a lock) and reads with the same IR."""
+    from conftest import noise_png
+
+    _, model_dir = tiny_aocr
+    for index in range(3):
+        (tmp_path / f"{index}.png").write_bytes(noise_png(60 + 20 * index, 32, seed=index))
+    command = [sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", str(model_dir), "--engine",
+               "openvino", "--cache-dir", str(tmp_path / "cache"), "--log-path", ""]
+    names = "".join(f"{index}.png\n" for index in range(3))
+    processes = [subprocess.Popen(command, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(names, timeout=600) for process in processes]
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-2000:]
+    assert outputs[0][0] == outputs[1][0] and len(outputs[0][0].splitlines()) == 3
+    said = outputs[0][1] + outputs[1][1]
+    assert said.count("converting") == 1 and "waiting for another ovconvert" in said
+    assert len(list((tmp_path / "cache" / "aocr-ir").glob("*/ir/aocr.xml"))) == 1
