@@ -82,6 +82,30 @@ def test_predict_reads_paths_from_stdin(tiny_aocr, tmp_path):
     assert lines[1].endswith("<error: not a readable image>")
 
 
+def test_predict_reads_the_images_and_directories_given(tiny_aocr, tmp_path, capsys):
+    """`aocr predict IMAGE…`: files as given, a directory as its images by name, stdin left alone; the same
+    readings as the same paths on stdin."""
+    _, model_dir = tiny_aocr
+    words = tmp_path / "words"
+    words.mkdir()
+    for name, text in (("2.png", "CD"), ("1.png", "AB")):
+        (words / name).write_bytes(_word_png(text))
+    (words / "notes.txt").write_text("not an image, and not looked at")
+    (tmp_path / "bad.png").write_bytes(b"junk")
+    (tmp_path / "empty").mkdir()
+    code = aocr_cli("aocr", "predict", tmp_path / "bad.png", words, "--model-dir", model_dir, "--log-path", "")
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert code == 2  # one input could not be read: said after every line, as for stdin
+    assert [line[0] for line in lines] == [str(tmp_path / "bad.png"), str(words / "1.png"), str(words / "2.png")]
+    assert lines[0][1] == "<error: not a readable image>"
+    from_stdin = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--model-dir", str(model_dir),
+                                 "--log-path", ""], input=f"{words / '1.png'}\n{words / '2.png'}\n",
+                                capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert [line.split("\t") for line in from_stdin.stdout.splitlines()] == lines[1:]
+    code = aocr_cli("aocr", "predict", tmp_path / "empty", "--model-dir", model_dir, "--log-path", "")
+    assert code == 2 and "a directory with no image files" in capsys.readouterr().err
+
+
 def test_visualize_writes_gifs_strips_and_an_index(tiny_aocr, tmp_path, capsys):
     from PIL import Image
 

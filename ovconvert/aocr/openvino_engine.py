@@ -61,13 +61,23 @@ from ovconvert.stages.bench import optimal_requests
 log = logging.getLogger("ovconvert.aocr")
 
 
+def _report(path: Path) -> dict:
+    """A cached conversion's report.json; {} before there is one."""
+    import json
+
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _needs_converting(report: dict, int8: bool) -> bool:
+    # (an INT8 step that failed with an error, rather than at its gate, is tried again)
+    return report.get("status") != "converted" or (int8 and report.get("int8", {}).get("status", "error") == "error")
+
+
 def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False, canvas_width: int | None = None) -> Path:
     """The validated IR of the model in `model_dir`, converted now or found in the cache; with `int8`, its
     INT8 IR (NNCF, as `ovconvert run recipes/aocr.yaml --quantize int8` makes it), which exists only when
     it passed the recipe's accuracy gate against the FP32 IR. With `canvas_width`, the IR that reads on
     a canvas that wide (aocr/canvas.py), converted and validated the same way."""
-    import json
-
     from ovconvert.aocr import trained
     from ovconvert.families import aocr as family
     from ovconvert.pipeline import RunOptions, run_recipe
@@ -78,27 +88,30 @@ def converted_ir(model_dir: str, cache_dir: Path, int8: bool = False, canvas_wid
     run_dir = cache_dir / "aocr-ir" / f"{key}{f'-w{canvas_width}' if canvas_width else ''}{'-int8' if int8 else ''}"
     xml = run_dir / ("ir-int8" if int8 else "ir") / "aocr.xml"
     report_path = run_dir / "report.json"
-    # Two processes reading with a fresh cache (a script running `aocr predict` on several folders at once):
-    # the second waits for the first's conversion and then finds its IR, rather than write the same run
-    # directory beside it.
-    with cache_lock(run_dir):
-        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-        # (an INT8 step that failed with an error, rather than at its gate, is tried again)
-        if report.get("status") != "converted" or (int8 and report.get("int8", {}).get("status", "error") == "error"):
-            what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
-            log.info("converting %s to its %s%s; once, cached in %s)", model_dir, what,
-                     f", on a canvas {canvas_width} pixels wide" if canvas_width else "", run_dir)
-            # a checkpoint that does not fit its config.json is the user's to fix (exit 2), said before converting
-            trained.load(model_dir)
-            canvas = f", canvas_width: {canvas_width}" if canvas_width else ""
-            recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'{canvas}}}",))
-            # Converted to read with, not to be judged for speed: no bench stage (seconds of timing before the
-            # first word is read).
-            result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
-                                                   quantize="int8" if int8 else "none"))
-            if result.exit_code:
-                raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
-            report = result.report or json.loads(report_path.read_text())
+    report = _report(report_path)
+    if _needs_converting(report, int8):
+        # a checkpoint that does not fit its config.json is the user's to fix (exit 2), said before the cache
+        # is touched
+        trained.load(model_dir)
+        # Two processes reading with a fresh cache (a script running `aocr predict` on several folders at
+        # once): the second waits for the first's conversion and then finds its IR, rather than write the
+        # same run directory beside it.
+        with cache_lock(run_dir):
+            report = _report(report_path)
+            if _needs_converting(report, int8):
+                what = "INT8 IR (recipes/aocr.yaml --quantize int8" if int8 else "OpenVINO IR (recipes/aocr.yaml"
+                log.info("converting %s to its %s%s; once, cached in %s)", model_dir, what,
+                         f", on a canvas {canvas_width} pixels wide" if canvas_width else "", run_dir)
+                canvas = f", canvas_width: {canvas_width}" if canvas_width else ""
+                recipe = load_recipe("aocr", (f"source.builder_args={{model_dir: '{Path(model_dir).resolve()}'"
+                                              f"{canvas}}}",))
+                # Converted to read with, not to be judged for speed: no bench stage (seconds of timing
+                # before the first word is read).
+                result = run_recipe(recipe, RunOptions(run_dir, cache_dir, precisions=(), bench=False,
+                                                       quantize="int8" if int8 else "none"))
+                if result.exit_code:
+                    raise ToolError(f"the model in {model_dir} did not convert to a validated IR: {result.message}")
+                report = result.report or _report(report_path)
     if int8 and not xml.is_file():
         quantized = report.get("int8", {})
         way_out = "read with --precision f32, or bf16 where the CPU has it"

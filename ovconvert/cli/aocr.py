@@ -180,7 +180,11 @@ def add_arguments(parser) -> None:
     _engine_flags(test)
     test.set_defaults(aocr_handler=run_test)
 
-    predict = commands.add_parser("predict", help="read image paths from stdin, print what each says")
+    predict = commands.add_parser("predict", help="read word images (given, or their paths on stdin), print what "
+                                                  "each says")
+    predict.add_argument("inputs", nargs="*", type=Path, metavar="IMAGE",
+                         help="image files, or directories (the images in each, by name); without any, image "
+                              "paths are read from stdin, one a line, as aocr reads them")
     _run_flags(predict)
     _model_flags(predict)
     _engine_flags(predict)

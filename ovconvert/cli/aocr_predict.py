@@ -1,4 +1,5 @@
-"""`ovconvert aocr predict`: image paths on stdin, read in batches as they arrive, one line out per path.
+"""`ovconvert aocr predict`: image files or directories given, or image paths on stdin read in batches as
+they arrive; one line out per image.
 
 The reading itself is the engine's (`evaluate.Predictor` on TensorFlow, `OpenVinoReader` on the IR, both
 reading doubtful words again: aocr/reread.py); this module streams stdin to it and reports what could
@@ -11,16 +12,20 @@ import sys
 
 
 def run_predict(args) -> int:
-    """Image paths from stdin, read in batches of up to --batch-size (what has arrived is read at once,
-    so an interactive user is answered line by line); one `path<TAB>text<TAB>probability` line each,
-    in input order."""
+    """The images given (a directory: its images, by name), or else image paths from stdin, read in
+    batches of up to --batch-size (from stdin, what has arrived is read at once, so an interactive user
+    is answered line by line); one `path<TAB>text<TAB>probability` line each, in input order."""
     from ovconvert.aocr.data import readable_image
     from ovconvert.cli.aocr import load_model
+    from ovconvert.cli.predict import image_paths
 
+    given = [str(path) for path in image_paths(args.inputs)]  # a directory without images: refused before loading
     model = load_model(args)
     read = _reading_engine(args, model)
     failed = total = 0
-    for paths in _stdin_batches(args.batch_size):
+    batches = (given[start:start + args.batch_size] for start in range(0, len(given), args.batch_size)) \
+        if given else _stdin_batches(args.batch_size)
+    for paths in batches:
         results: list = []
         for path in paths:
             try:
