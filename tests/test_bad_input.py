@@ -248,6 +248,10 @@ def test_aocr_train_on_a_truncated_tfrecords_file_names_the_record(tmp_path):
     done = ovconvert("aocr", "train", "cut.tfrecords", "--model-dir", "m", "--log-path", "", cwd=tmp_path)
     assert_one_line_error(done, 2, "cut.tfrecords: record 3 is truncated or corrupt")
     assert not (tmp_path / "m" / "checkpoint").exists()
+    # the annotation file given where its dataset goes: said, with the command that makes the dataset
+    done = ovconvert("aocr", "test", "ann.txt", "--model-dir", "pretrained", "--log-path", "", cwd=tmp_path)
+    assert_one_line_error(done, 2, "ann.txt is a text file, not TFRecords: an annotation file ('IMAGE-PATH LABEL' "
+                                   "lines)? make its dataset first: `ovconvert aocr dataset ann.txt ann.tfrecords`")
 
 
 def test_aocr_predict_reads_every_input_and_fails_when_one_could_not_be_read(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -46,9 +47,25 @@ def read_records(paths: list[str]):
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
             import re
 
+            if count == 0 and _is_text(path):  # the annotation file itself, given where its dataset goes
+                raise UserError(f"{path} is a text file, not TFRecords: an annotation file ('IMAGE-PATH LABEL' "
+                                f"lines)? make its dataset first: `ovconvert aocr dataset {path} "
+                                f"{Path(path).stem}.tfrecords`") from None
             reason = re.sub(r"\{\{.*?\}\}\s*", "", error.message.splitlines()[0])[:120]  # TF's op-name prefix
             raise UserError(f"{path}: record {count + 1} is truncated or corrupt ({reason}); "
                             "rebuild the file with `ovconvert aocr dataset` or `synth`, or leave it out") from None
+
+
+def _is_text(path: str) -> bool:
+    """Whether a file begins as UTF-8 text does (a TFRecord begins with a binary length and checksum)."""
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        head = handle.read(4096)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the end of the 4096 bytes
+            return False
+    return b"\0" not in head
 
 
 # ---------------------------------------------------------------------------------------------- checking
