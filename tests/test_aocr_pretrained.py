@@ -269,6 +269,23 @@ def test_predict_on_both_engines_prints_the_same_lines(tmp_path):
         assert abs(float(ov_row[2]) - float(tf_row[2])) < 1e-3
 
 
+def test_predict_says_when_a_word_runs_past_the_characters_the_model_reads(tmp_path, caplog, capsys):
+    """A word longer than max_prediction (24) is read to the decoder's last step and cut: the readings
+    still print, and one warning names how many and the first (measured: 26 characters of a 40-character
+    word read at 0.35)."""
+    from ovconvert.families import words
+
+    words.render("COUNTERREVOLUTIONARIESANDTHEIRPARTNERS").save(tmp_path / "long.png")
+    words.render("SHORT").save(tmp_path / "short.png")
+    with caplog.at_level("WARNING", logger="ovconvert.aocr"):
+        assert aocr_cli("aocr", "predict", tmp_path / "short.png", tmp_path / "long.png", "--model-dir", PRETRAINED,
+                        "--log-path", "") == 0
+    readings = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
+    assert readings[0] == "SHORT" and len(readings[1]) > 24
+    assert "1 reading(s) ran past the 24 characters this model reads" in caplog.text
+    assert f"(first: {tmp_path / 'long.png'})" in caplog.text
+
+
 def test_predict_at_bf16_says_what_it_runs_at_and_tensorflow_refuses_openvinos_flags(tmp_path, monkeypatch, caplog,
                                                                                         capsys):
     """--precision bf16 reads at bf16 where the CPU runs it natively and says so (a few strings may differ

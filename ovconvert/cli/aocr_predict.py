@@ -23,6 +23,7 @@ def run_predict(args) -> int:
     model = load_model(args)
     read = _reading_engine(args, model)
     failed = total = 0
+    too_long = []  # readings longer than the model reads: the decoder ran out of steps before the word ended
     batches = (given[start:start + args.batch_size] for start in range(0, len(given), args.batch_size)) \
         if given else _stdin_batches(args.batch_size)
     for paths in batches:
@@ -45,9 +46,18 @@ def run_predict(args) -> int:
             if isinstance(item, bytes):
                 text, probability = next(readings)
                 print(f"{path}\t{text}\t{probability:.4g}", flush=True)
+                if len(text) > model.config.max_prediction:
+                    too_long.append(path)
             else:
                 failed += 1
                 print(f"{path}\t{item}", flush=True)
+    if too_long:
+        import logging
+
+        logging.getLogger("ovconvert.aocr").warning(
+            "%d reading(s) ran past the %d characters this model reads (max_prediction in its config.json), so "
+            "their words are probably longer and cut short (first: %s); a model for them needs a larger "
+            "--max-prediction and --max-width", len(too_long), model.config.max_prediction, too_long[0])
     if failed:  # every input was tried; the exit code still tells a script that some were not read
         from ovconvert.errors import UserError
 
