@@ -54,7 +54,8 @@ def load_image(path: Path) -> Image.Image:
             image.load()
             return image.convert("RGBA" if image.has_transparency_data else "RGB")
     except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not a readable image ({error}); give an image file (PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
+        raise UserError(f"{path}: not a readable image ({error}); give an image file (PNG, JPEG, GIF, BMP, TIFF, "
+                        "WebP)") from None
 
 
 def pixels(image: Image.Image, spec: dict) -> np.ndarray:

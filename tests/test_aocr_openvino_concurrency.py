@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from conftest import noise_png
+
 # A fresh process (the race is over a set-up done once a process): the reader made as `aocr predict` makes it,
 # then THREADS threads released together, each reading and writing its request's tensors as a stream's thread
 # does. The GIL is handed over as often as the interpreter allows, so two threads reach OpenVINO's first
@@ -59,8 +61,6 @@ def test_a_fresh_readers_streams_read_their_tensors_at_once_without_deadlock(tin
 def test_two_processes_on_a_fresh_cache_convert_the_model_once_and_read_the_same(tiny_aocr, tmp_path):
     """Two `aocr predict --engine openvino` started together, as a script over several folders starts them:
     one converts, the other waits for it (the IR's run directory has a lock) and reads with the same IR."""
-    from conftest import noise_png
-
     _, model_dir = tiny_aocr
     for index in range(3):
         (tmp_path / f"{index}.png").write_bytes(noise_png(60 + 20 * index, 32, seed=index))

@@ -2,13 +2,16 @@
 they arrive; one line out per image.
 
 The reading itself is the engine's (`evaluate.Predictor` on TensorFlow, `OpenVinoReader` on the IR, both
-reading doubtful words again: aocr/reread.py); this module streams stdin to it and reports what could
-not be read without stopping.
+reading doubtful words again: aocr/reread.py); this module feeds it the images in batches and reports
+what could not be read without stopping.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+
+log = logging.getLogger("ovconvert.aocr")
 
 
 def run_predict(args) -> int:
@@ -52,9 +55,7 @@ def run_predict(args) -> int:
                 failed += 1
                 print(f"{path}\t{item}", flush=True)
     if too_long:
-        import logging
-
-        logging.getLogger("ovconvert.aocr").warning(
+        log.warning(
             "%d reading(s) ran past the %d characters this model reads (max_prediction in its config.json), so "
             "their words are probably longer and cut short (first: %s); a model for them needs a larger "
             "--max-prediction and --max-width", len(too_long), model.config.max_prediction, too_long[0])
