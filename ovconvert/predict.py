@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ovconvert.aocr.config import BLANK_SPAN, MARGIN_IN_INK_HEIGHTS  # no TensorFlow at import
 from ovconvert.errors import UserError
@@ -48,11 +48,14 @@ def read_metadata(model) -> dict:
 
 def load_image(path: Path) -> Image.Image:
     """The file as RGB, or as RGBA where it carries transparency (an alpha channel, or a palette's or a
-    PNG's transparent colour): an OCR input flattens that as the model's graph does (flatten_alpha)."""
+    PNG's transparent colour): an OCR input flattens that as the model's graph does (flatten_alpha). A
+    photo a camera stored turned (its EXIF orientation) is turned upright, as viewers show it, so that
+    boxes come back in the coordinates the user sees."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGBA" if image.has_transparency_data else "RGB")
+            upright = ImageOps.exif_transpose(image)
+            return upright.convert("RGBA" if image.has_transparency_data else "RGB")
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: not a readable image ({error}); give an image file (PNG, JPEG, GIF, BMP, TIFF, "
                         "WebP)") from None

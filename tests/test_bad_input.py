@@ -291,10 +291,11 @@ def test_aocr_predict_with_a_checkpoint_that_does_not_fit_its_config_says_so(eng
 
 
 
-def test_aocr_predict_reads_tiff_and_webp_as_it_reads_png(tmp_path):
+def test_aocr_predict_reads_tiff_webp_and_turned_photos_as_it_reads_png(tmp_path):
     """TensorFlow decodes JPEG, PNG, GIF and BMP only; other formats Pillow reads (a scanner's TIFF, a
     browser's WebP, 16-bit grey) go to the model as PNG with the same pixels, instead of failing their
-    whole batch inside TensorFlow (an internal error before)."""
+    whole batch inside TensorFlow (an internal error before). A phone's JPEG stored on its side with an
+    EXIF orientation is turned upright first (TensorFlow ignores the tag: it read "J")."""
     import numpy as np
     from PIL import Image
 
@@ -307,6 +308,11 @@ def test_aocr_predict_reads_tiff_and_webp_as_it_reads_png(tmp_path):
     word.save(tmp_path / "word.tiff")
     word.save(tmp_path / "word.webp", lossless=True)
     Image.fromarray(np.asarray(word.convert("L")).astype(np.uint16) * 257).save(tmp_path / "grey16.tiff")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: stored turned a quarter anticlockwise; viewers turn it clockwise
+    word.rotate(90, expand=True).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    upright = Image.open(__import__("io").BytesIO(readable_image((tmp_path / "turned.jpg").read_bytes())))
+    assert upright.format == "PNG" and upright.size == word.size
     png = readable_image((tmp_path / "word.png").read_bytes())
     assert png == (tmp_path / "word.png").read_bytes()  # what TensorFlow reads is passed on unchanged
     for name in ("word.tiff", "word.webp"):
@@ -316,11 +322,11 @@ def test_aocr_predict_reads_tiff_and_webp_as_it_reads_png(tmp_path):
 
     done = subprocess.run([sys.executable, "-m", "ovconvert", "aocr", "predict", "--log-path", "",
                            "--model-dir", str(PRETRAINED_DIR)],
-                          input="word.png\nword.tiff\nword.webp\ngrey16.tiff\n", capture_output=True, text=True,
-                          env=ENV, cwd=tmp_path, timeout=300)
+                          input="word.png\nword.tiff\nword.webp\ngrey16.tiff\nturned.jpg\n", capture_output=True,
+                          text=True, env=ENV, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [line.split("\t")[:2] for line in done.stdout.splitlines()] == \
-        [[name, "PANTHER"] for name in ("word.png", "word.tiff", "word.webp", "grey16.tiff")]
+        [[name, "PANTHER"] for name in ("word.png", "word.tiff", "word.webp", "grey16.tiff", "turned.jpg")]
 
 # ------------------------------------------------------------ 2. a stopped mo does not keep running
 

@@ -119,3 +119,23 @@ def test_a_detector_answers_with_the_boxes_validation_counted(cli, tmp_path):
     boxes = [box for line in stdout.splitlines() for box in json.loads(line)["boxes"]]
     assert len(boxes) == report["validation"]["metrics"]["detections"]
     assert all(0 <= v <= 1 for box in boxes for v in box[3]) and {box[0] for box in boxes} <= {1, 2, 3}
+
+
+def test_a_photo_stored_turned_is_read_upright_as_viewers_show_it(tmp_path):
+    """Phones store a photo taken upright on its side and tag it (EXIF orientation); a viewer turns it
+    back. The client and the validation photos do too, so boxes come back in the coordinates the user
+    sees (TensorFlow's decoders ignore the tag)."""
+    import numpy as np
+
+    from ovconvert.families.images import load_rgb
+    from ovconvert.predict import load_image
+
+    photo = Image.open(skimage_data_dir() / "chelsea.png").convert("RGB")
+    photo.save(tmp_path / "upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: stored turned a quarter anticlockwise; viewers turn it clockwise
+    photo.rotate(90, expand=True).save(tmp_path / "turned.png", exif=exif.tobytes())
+    upright = np.asarray(photo)
+    assert np.array_equal(np.asarray(load_image(tmp_path / "turned.png")), upright)
+    assert np.array_equal(load_rgb(tmp_path / "turned.png"), upright)
+    assert np.array_equal(load_rgb(tmp_path / "upright.png"), upright)

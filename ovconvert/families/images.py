@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ovconvert.errors import UserError
 
@@ -31,9 +31,10 @@ def skimage_data_dir() -> Path:
 
 
 def load_rgb(path: Path) -> np.ndarray:
+    """The photo's pixels, upright as viewers show it (a camera's EXIF orientation applied)."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, ValueError) as error:
         raise UserError(f"validation image {path} cannot be read ({error}); give a PNG or JPEG file") from None
 
