@@ -94,7 +94,9 @@ AOCR_FONT_PACKAGES := wamerican wbritish fonts-liberation fonts-freefont-ttf fon
 	fonts-rocknroll fonts-sil-doulos fonts-smiley-sans fonts-stick fonts-train fonts-triod-postnaja \
 	fonts-ubuntu-title fonts-yusei-magic
 # Photos to draw words on (synth's photo background kind: desktop wallpapers; photos.py holds one in five out).
-AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base
+# UKUI's and Ubuntu Touch's are photographs (a bridge, a city, a desert, water, leaves): 78 in all, was 47.
+AOCR_PHOTO_PACKAGES := mate-backgrounds gnome-backgrounds desktop-base ukui-wallpapers lomiri-wallpapers-16.04 \
+	lomiri-wallpapers-20.04
 # ImageMagick draws the held-out set of words in a renderer training never used (aocr-data draws it); Tesseract is
 # what benchmarks/aocr_vs_tesseract.py and aocr_predict.py compare with. A fresh machine has neither.
 AOCR_TOOL_PACKAGES := imagemagick tesseract-ocr

@@ -16,7 +16,7 @@
 #   heldout.tfrecords           2000 images, the 13 held-out families, five background kinds (69eab4f)
 #   imagemagick.tfrecords       300 dictionary words drawn by ImageMagick, the same 13 families (69eab4f)
 #   heldout-47.tfrecords        2000 images, all 47 families held out before Dec 5 (97d588c)
-#   heldout-photo.tfrecords     1000 images on the held-out wallpapers, the 47 families (97d588c)
+#   heldout-photo.tfrecords     1000 images on the 10 held-out wallpapers of then, the 47 families (97d588c)
 #   heldout-google.tfrecords    2000 images, the 152 held-out Google Fonts families (a821915), where
 #                               `make aocr-google-fonts` fetched them (AOCR_GOOGLE_FONTS, default
 #                               OUT_DIR/../google-fonts; Fontsource's newest releases, so a later fetch
@@ -79,8 +79,11 @@ fi
 checkout 97d588c
 synth_at 97d588c 2000 "$out/heldout-47.tfrecords" --held-out --max-prediction 24 --seed 9002 \
   --backgrounds plain,gradient,noise,texture,lines
+# the wallpapers of the packages AOCR_PHOTO_PACKAGES had then (those installed later, into
+# /usr/share/backgrounds itself, would add to the held-out group and change the draw)
 synth_at 97d588c 1000 "$out/heldout-photo.tfrecords" --held-out --backgrounds photo --max-prediction 24 \
-  --seed 9003
+  --seed 9003 --photos-dir /usr/share/backgrounds/gnome --photos-dir /usr/share/backgrounds/mate \
+  --photos-dir /usr/share/images/desktop-base
 google=${AOCR_GOOGLE_FONTS:-$out/../google-fonts}
 if [ -f "$google/google-fonts.json" ]; then
   mkdir -p "$tmp/a821915/src"

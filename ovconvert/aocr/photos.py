@@ -1,5 +1,8 @@
 """Photographs to draw words on (synth's `photo` background kind): desktop wallpapers from Debian packages
-(`make aocr-fonts` installs mate-backgrounds, gnome-backgrounds and desktop-base), cropped at random.
+(`make aocr-fonts` installs mate-backgrounds, gnome-backgrounds, desktop-base, ukui-wallpapers and
+lomiri-wallpapers-16.04 and -20.04: 78 files, 64 for training), cropped at random. Most of the first three's
+are abstract art; the last three's are photographs (a bridge, a city street, dunes, water, leaves, a wine
+glass), which is what words in the wild sit on.
 
 Words in the wild sit on brick, water, foliage, signs and screens; generated noise and gradients never
 teach a model what a photo's edges and clutter look like. Measured before this kind existed, the bundled
