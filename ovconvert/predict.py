@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ovconvert.aocr.config import BLANK_SPAN, MARGIN_IN_INK_HEIGHTS  # no TensorFlow at import
 from ovconvert.errors import UserError
+from ovconvert.families.images import upright
 
 RT_INFO_KEY = "ovconvert"
 # aocr's ids: 0 PAD, 1 GO, 2 EOS, then the charset (aocr/charset.py).
@@ -54,8 +55,7 @@ def load_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            return upright.convert("RGBA" if image.has_transparency_data else "RGB")
+            return upright(image).convert("RGBA" if image.has_transparency_data else "RGB")
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: not a readable image ({error}); give an image file (PNG, JPEG, GIF, BMP, TIFF, "
                         "WebP)") from None

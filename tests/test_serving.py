@@ -135,7 +135,9 @@ def test_a_photo_stored_turned_is_read_upright_as_viewers_show_it(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: stored turned a quarter anticlockwise; viewers turn it clockwise
     photo.rotate(90, expand=True).save(tmp_path / "turned.png", exif=exif.tobytes())
+    photo.save(tmp_path / "bad-exif.png", exif=b"Exif\x00\x00not a TIFF header")  # Pillow: SyntaxError
     upright = np.asarray(photo)
     assert np.array_equal(np.asarray(load_image(tmp_path / "turned.png")), upright)
-    assert np.array_equal(load_rgb(tmp_path / "turned.png"), upright)
-    assert np.array_equal(load_rgb(tmp_path / "upright.png"), upright)
+    for name in ("turned.png", "upright.png", "bad-exif.png"):  # a malformed EXIF block: as stored
+        assert np.array_equal(load_rgb(tmp_path / name), upright), name
+    assert np.array_equal(np.asarray(load_image(tmp_path / "bad-exif.png")), upright)

@@ -137,17 +137,6 @@ def _opened(data: bytes):
     return image if image.width > 0 and image.height > 0 else None
 
 
-def exif_orientation(image) -> int:
-    """A Pillow image's EXIF orientation tag: 1 (or none) upright; 2–8 the ways a camera stores a photo
-    turned or mirrored and tells viewers to turn it back. Phones write JPEGs so, and TensorFlow's decoders
-    ignore the tag: a word photographed with the phone held upright would reach the model on its side."""
-    try:
-        orientation = image.getexif().get(0x0112, 1)  # 0x0112: Orientation
-    except Exception:  # a malformed EXIF block: PIL raises many types; read the pixels as stored
-        return 1
-    return orientation if orientation in range(1, 9) else 1
-
-
 def image_is_readable(data: bytes) -> bool:
     """Whether TensorFlow can decode the image: a well-formed JPEG, PNG, GIF or BMP."""
     image = _opened(data)
@@ -160,17 +149,17 @@ def readable_image(data: bytes) -> bytes | None:
     colour, and for a photo stored turned (an EXIF orientation), the same pixels as a PNG, upright, so
     that one such file does not fail a whole batch inside TensorFlow, keeps its transparency and is read
     the way up every viewer shows it; None when it is no image."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    image = _opened(data)
-    if image is None:
+    from ovconvert.families.images import upright
+
+    stored = _opened(data)
+    if stored is None:
         return None
-    turned = exif_orientation(image) != 1
-    if image.format in TF_IMAGE_FORMATS and not turned and not (
+    image = upright(stored)
+    if image is stored and image.format in TF_IMAGE_FORMATS and not (
             image.format == "GIF" and "transparency" in image.info):
         return data  # (TensorFlow decodes a GIF without its transparency: such a one is made a PNG below)
-    if turned:
-        image = ImageOps.exif_transpose(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grey: scaled to 8 bits
         pixels = np.asarray(image, dtype=np.float64)
         top = 65535.0 if pixels.max() > 255 else 255.0

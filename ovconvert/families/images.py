@@ -30,11 +30,25 @@ def skimage_data_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation tag tells viewers to turn it (itself when it has none).
+
+    Phones store a photo taken upright on its side or upside down and tag it (orientation 2–8);
+    TensorFlow's decoders ignore the tag, so a word photographed upright reached the model on its side
+    (and read "J"), and boxes came back in coordinates the user never sees. A malformed EXIF block
+    (PIL raises many types for one) leaves the pixels as stored."""
+    try:
+        orientation = image.getexif().get(0x0112, 1)  # 0x0112: Orientation
+    except Exception:
+        return image
+    return ImageOps.exif_transpose(image) if orientation in range(2, 9) else image
+
+
 def load_rgb(path: Path) -> np.ndarray:
-    """The photo's pixels, upright as viewers show it (a camera's EXIF orientation applied)."""
+    """The photo's pixels, upright as viewers show it."""
     try:
         with Image.open(path) as image:
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            return np.asarray(upright(image).convert("RGB"))
     except (OSError, ValueError) as error:
         raise UserError(f"validation image {path} cannot be read ({error}); give a PNG or JPEG file") from None
 
