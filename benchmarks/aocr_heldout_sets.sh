@@ -17,6 +17,8 @@
 #   imagemagick.tfrecords       300 dictionary words drawn by ImageMagick, the same 13 families (69eab4f)
 #   heldout-47.tfrecords        2000 images, all 47 families held out before Dec 5 (97d588c)
 #   heldout-photo.tfrecords     1000 images on the 10 held-out wallpapers of then, the 47 families (97d588c)
+#   heldout-photo14.tfrecords   1000 images on the 14 held-out wallpapers since the photographs of Dec 7
+#                               (ukui-wallpapers, lomiri-wallpapers), the 62 held-out families of now (12b0c5e)
 #   heldout-google.tfrecords    2000 images, the 152 held-out Google Fonts families (a821915), where
 #                               `make aocr-google-fonts` fetched them (AOCR_GOOGLE_FONTS, default
 #                               OUT_DIR/../google-fonts; Fontsource's newest releases, so a later fetch
@@ -84,6 +86,9 @@ synth_at 97d588c 2000 "$out/heldout-47.tfrecords" --held-out --max-prediction 24
 synth_at 97d588c 1000 "$out/heldout-photo.tfrecords" --held-out --backgrounds photo --max-prediction 24 \
   --seed 9003 --photos-dir /usr/share/backgrounds/gnome --photos-dir /usr/share/backgrounds/mate \
   --photos-dir /usr/share/images/desktop-base
+checkout 12b0c5e
+synth_at 12b0c5e 1000 "$out/heldout-photo14.tfrecords" --held-out --backgrounds photo --max-prediction 24 \
+  --seed 9005
 google=${AOCR_GOOGLE_FONTS:-$out/../google-fonts}
 if [ -f "$google/google-fonts.json" ]; then
   mkdir -p "$tmp/a821915/src"
