@@ -1,4 +1,6 @@
-"""Real photos for validation: the 26 sample images that ship inside the scikit-image wheel, or files.
+"""Real photos for validation: the 26 sample images that ship inside the scikit-image wheel, or files;
+and `upright`, which every reader of a user's image file (validation, `ovconvert predict`, aocr's
+readable_image) uses to turn a photo as its EXIF orientation says.
 
 scikit-image is found without importing it (its import is slow and nothing of it is needed but data).
 """
