@@ -6,7 +6,8 @@ they came from, and prints word accuracy
 - by kind of label: a word of the list synth draws words from (Debian's wamerican), other letters
   (words run together, random letters, words of another list), or a label with a digit (codes);
 - by each `key=value` field of the records' `comment` (synth writes font=, background=, photo=; the font
-  is shown by family: the file name up to its first '-' or '_'), where the set has comments;
+  is shown by family: a Google Fonts file by its slug, any other up to its first '-' or '_'), where the
+  set has comments;
 and counts the misreads that are right but for look-alikes (0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B), which in a
 random code no reader can tell apart in many fonts.
 
@@ -49,8 +50,15 @@ def comment_fields(comment: str) -> dict[str, str]:
     fields.pop("seed", None)
     fields.pop("index", None)
     if "font" in fields:
-        fields["font"] = re.split(r"[-_.]", fields["font"])[0]
+        fields["font"] = font_family(fields["font"])
     return fields
+
+
+def font_family(file_name: str) -> str:
+    """A font file's family: a Google Fonts file (aocr/google_fonts.py names them SLUG-WEIGHT-STYLE.ttf)
+    by its slug, whose words are joined by '-' too; any other by its name up to the first '-' or '_'."""
+    google = re.fullmatch(r"(.+)-\d{3}-(normal|italic)\.ttf", file_name)
+    return google.group(1) if google else re.split(r"[-_.]", file_name)[0]
 
 
 def table(title: str, groups: dict[str, list[bool]]) -> None:
