@@ -76,15 +76,18 @@ def choose(readings: dict, width: float, scales, rule: str, sure: float) -> tupl
 
 
 def default_rereading(readings: dict, width: float, below: float) -> tuple[str, int]:
-    """What `aocr test` keeps by default (reread.read_again, on the same readings)."""
-    from ovconvert.aocr.reread import scales_to_read_again
+    """What `aocr test` keeps by default: reread.read_again itself, its images and network swapped for a
+    look-up of the readings already made at each scale."""
+    from ovconvert.aocr.reread import read_again
 
-    kept = readings[1.0]
-    again = scales_to_read_again(*kept, width, below)
-    for scale in again:
-        if readings[scale][1] > kept[1]:
-            kept = readings[scale]
-    return kept[0], 1 + len(again)
+    looked_up = []
+
+    def look_up(per_word: list[dict], scales: list[float]) -> list[tuple[str, float]]:
+        looked_up.extend(scales)
+        return [word[scale] for word, scale in zip(per_word, scales)]
+
+    [(text, _)] = read_again([readings[1.0]], [readings], [width], lambda rows: rows, look_up, below)
+    return text, 1 + len(looked_up)
 
 
 def main() -> None:
