@@ -59,6 +59,7 @@ def test_the_wheel_holds_every_file_of_the_registry(wheel):
     missing = [path for path in tracked if prefix + path not in names]
     assert not missing, f"setup.cfg's data_files leave out {missing}"
     assert any(name.startswith("ovconvert/aocr/pretrained/") for name in names)
+    assert "ovconvert/aocr/words/english.txt.gz" in names  # the spelling prior's (aocr/spelling.py)
 
 
 def test_installed_package_lists_and_runs_a_recipe_from_another_directory(installed, tmp_path):

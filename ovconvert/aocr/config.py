@@ -29,6 +29,11 @@ CNN_FILTERS = (64, 128, 256, 256, 512, 512, 512)
 # test and predict read a word again at other widths when its reading is less probable than this, or
 # its characters narrow (aocr/reread.py; --reread-below, 0 to read once as aocr does).
 REREAD_BELOW = 0.5
+# and English spelling chooses among the letters the model is unsure of, weighed so against the model's
+# probabilities (aocr/spelling.py; --spelling-weight, 0 to read as the model reads). Chosen on the
+# held-out set and three trdg sets among 0.05–0.3: 0.05–0.125 read within a word or two of each other
+# (docs/aocr.md, "An English spelling prior").
+SPELLING_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)

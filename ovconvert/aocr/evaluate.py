@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from ovconvert.aocr import canvas, data, inference, records, reread
-from ovconvert.aocr.config import REREAD_BELOW
+from ovconvert.aocr import canvas, data, inference, records, reread, spelling
+from ovconvert.aocr.config import REREAD_BELOW, SPELLING_WEIGHT
 
 log = logging.getLogger("ovconvert.aocr")
 
@@ -93,23 +93,33 @@ class Score:
         return len(wrong)
 
 
-def read_batches(trained, batches, keep_details: bool = False, reread_below: float = 0.0):
+def read_batches(trained, batches, keep_details: bool = False, reread_below: float = 0.0,
+                 speller: spelling.Speller | None = None):
     """Yield Readings for batches of (images, targets, labels, record numbers[, encoded images]); with
     `reread_below`, the doubtful and the narrow words are read again at other widths (aocr/reread.py:
-    the batches then carry the encoded images)."""
+    the batches then carry the encoded images); with `speller`, the spelling prior chooses among each
+    reading's doubtful letters (aocr/spelling.py)."""
     config = trained.config
+    speller = speller or spelling.Speller(config.charset_object, 0.0)
 
     @tf.function(reduce_retracing=True)  # words read again come in batches of other sizes (and canvases)
     def run(images):
-        ids, step_probabilities, attention = inference.step_outputs(trained.model, images)
+        ids, step_probabilities, attention, distributions = inference.step_outputs(trained.model, images)
         text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
-        return text, probability, char_probabilities, attention
+        return text, probability, char_probabilities, attention, ids, distributions
 
     def read_rows(images, width):
         """[(text, probability, char probabilities, attention)] a row, on a canvas `width` wide."""
-        text, probability, char_probabilities, attention = (value.numpy() for value in run(images))
-        return [(t.decode("utf-8"), float(p), [float(c) for c in chars if c > 0], weights)
-                for t, p, chars, weights in zip(text, probability, char_probabilities, attention)]
+        rows = []
+        for text, probability, chars, weights, ids, distributions in zip(*(value.numpy() for value in run(images))):
+            text, probability = text.decode("utf-8"), float(probability)
+            spelt, probability = speller(text, probability, ids, distributions)
+            if spelt == text:
+                chars = [float(c) for c in chars if c > 0]
+            else:  # each letter's probability at its step
+                chars = [float(distributions[step, config.charset_object.id_of(ch)]) for step, ch in enumerate(spelt)]
+            rows.append((spelt, probability, chars, weights))
+        return rows
 
     def read_pixels(images):
         return [(text, probability) for text, probability, _, _ in canvas.read_on_canvases(images, read_rows, config)]
@@ -127,13 +137,14 @@ def read_batches(trained, batches, keep_details: bool = False, reread_below: flo
                 reading.image = images[i]
             readings.append(reading)
         if reread_below:
-            _read_again(readings, images, list(encoded[0].numpy()), read_pixels, preprocess, reread_below)
+            _read_again(readings, images, list(encoded[0].numpy()), read_pixels, preprocess, reread_below,
+                        speller.choose)
         yield from readings
 
 
 def read_batches_with(reader, trained, batches, reread_below: float = 0.0):
     """read_batches on another engine: `reader.read_pixels(images)` → [(text, probability)] (the
-    OpenVINO IR); attention and per-character probabilities are TensorFlow's only."""
+    OpenVINO IR, with its own speller); attention and per-character probabilities are TensorFlow's only."""
     preprocess = reread.Preprocessor(trained.config)
     for images, _, labels, numbers, *encoded in batches:
         images = images.numpy()
@@ -142,34 +153,38 @@ def read_batches_with(reader, trained, batches, reread_below: float = 0.0):
             truth = data.normalize_label(labels[i].numpy().decode("utf-8", errors="replace"), trained.config)
             readings.append(Reading(int(numbers[i]), truth, text, probability, []))
         if reread_below:
-            _read_again(readings, images, list(encoded[0].numpy()), reader.read_pixels, preprocess, reread_below)
+            _read_again(readings, images, list(encoded[0].numpy()), reader.read_pixels, preprocess, reread_below,
+                        reader.speller.choose)
         yield from readings
 
 
 def _read_again(readings: list[Reading], images, encoded_images: list[bytes], read_pixels, preprocess,
-                below: float) -> None:
+                below: float, choose) -> None:
     """Replace, in place, the readings of a batch that a reading at another width beats (aocr/reread.py;
     `images`: the batch as first read); a replaced reading keeps no per-character probabilities or
     attention (they belong to the first)."""
     first = [(r.text, r.probability) for r in readings]
     for reading, (text, probability) in zip(readings, reread.read_again(first, encoded_images,
                                                                         reread.content_widths(images),
-                                                                        read_pixels, preprocess, below)):
+                                                                        read_pixels, preprocess, below, choose)):
         if (text, probability) != (reading.text, reading.probability):
             reading.text, reading.probability = text, probability
             reading.char_probabilities, reading.attention = [], None
 
 
 def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = False, limit: int | None = None,
-         log_every: int = 0, reader=None, reread_below: float = 0.0) -> Score:
-    """Read every usable record and score it; `reader` reads with another engine (OpenVINO);
-    `reread_below` reads doubtful and narrow words again (aocr/reread.py; 0: read once, as aocr does)."""
+         log_every: int = 0, reader=None, reread_below: float = 0.0, spelling_weight: float = 0.0) -> Score:
+    """Read every usable record and score it; `reader` reads with another engine (OpenVINO, which
+    brings its own spelling weight); `reread_below` reads doubtful and narrow words again (aocr/reread.py;
+    0: read once, as aocr does); `spelling_weight` lets English spelling choose among doubtful letters
+    (aocr/spelling.py; 0: as the model reads)."""
     report = records.scan(paths, trained.config)
     report.log(", ".join(paths))
     batches = data.dataset(paths, trained.config, report.usable, batch_size, with_records=True,
                            with_encoded=reread_below > 0)
     score = Score()
-    readings = read_batches(trained, batches, keep_details, reread_below) if reader is None else \
+    readings = read_batches(trained, batches, keep_details, reread_below,
+                            spelling.Speller(trained.config.charset_object, spelling_weight)) if reader is None else \
         read_batches_with(reader, trained, batches, reread_below)
     for reading in readings:
         score.readings.append(reading)
@@ -184,19 +199,21 @@ def test(trained, paths: list[str], batch_size: int = 65, keep_details: bool = F
 class Predictor:
     """(text, probability) for batches of encoded images on TensorFlow: the preprocessing and the model
     each traced once (a tf.function over a batch of any size) rather than run eagerly image by image;
-    doubtful and narrow words are read again at other widths, as on OpenVINO (aocr/reread.py)."""
+    doubtful and narrow words are read again at other widths, and English spelling chooses among doubtful
+    letters, as on OpenVINO (aocr/reread.py, aocr/spelling.py)."""
 
-    def __init__(self, trained, reread_below: float = REREAD_BELOW):
+    def __init__(self, trained, reread_below: float = REREAD_BELOW, spelling_weight: float = SPELLING_WEIGHT):
         model, config = trained.model, trained.config
         self.config = config
         self.preprocess = reread.Preprocessor(config)
         self.reread_below = reread_below
+        self.speller = spelling.Speller(config.charset_object, spelling_weight)
 
         @tf.function(reduce_retracing=True)
         def run(pixels):
-            ids, step_probabilities, _ = inference.step_outputs(model, pixels)
+            ids, step_probabilities, _, distributions = inference.step_outputs(model, pixels)
             text, probability, _ = inference.text_outputs(ids, step_probabilities, config)
-            return text, probability
+            return text, probability, ids, distributions
 
         self._run = run
 
@@ -205,11 +222,12 @@ class Predictor:
         return canvas.read_on_canvases(pixels, self._read_on_canvas, self.config)
 
     def _read_on_canvas(self, pixels, width: int) -> list[tuple[str, float]]:
-        text, probability = self._run(pixels)
-        return [(t.decode("utf-8"), float(p)) for t, p in zip(text.numpy(), probability.numpy())]
+        return [self.speller(text.decode("utf-8"), float(probability), ids, distributions)
+                for text, probability, ids, distributions in zip(*(value.numpy() for value in self._run(pixels)))]
 
     def __call__(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
-        return reread.read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below)
+        return reread.read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below,
+                                   self.speller.choose)
 
 
 def predict(trained, encoded_images: list[bytes]):

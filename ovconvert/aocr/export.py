@@ -8,6 +8,7 @@ points for OpenVINO:
     preprocessed_image   [N,32,W,C] float    ← cut here: the IR's input
     step_ids             [N,S] int32         ← the IR's outputs: the character id at each decode step
     step_probabilities   [N,S] float         ←   and its probability
+    step_distributions   [N,S,C] float       ←   and every character's (for aocr/spelling.py)
     output / probability / char_probabilities   the text, as the SavedModel signature returns it
 
 The SavedModel goes into a numbered version directory (EXPORT_DIR/1/, the next number if one exists),
@@ -31,7 +32,7 @@ log = logging.getLogger("ovconvert.aocr")
 
 FROZEN_GRAPH = "frozen_graph.pb"
 CUT_INPUT = "preprocessed_image"
-CUT_OUTPUTS = ("step_ids", "step_probabilities")
+CUT_OUTPUTS = ("step_ids", "step_probabilities", "step_distributions")
 
 
 class Reader(tf.Module):
@@ -44,7 +45,9 @@ class Reader(tf.Module):
         # a canvas narrower than the model's width (aocr/canvas.py): every image read on its first columns
         self.canvas_width = canvas_width
 
-    def read(self, images):
+    def read(self, images, distributions: bool = False):
+        """The serving signature's outputs; with `distributions`, also the per-step distributions, which
+        the frozen graph keeps for the IR (aocr/spelling.py) and the SavedModel's signature leaves out."""
         config = self.config
         flat = tf.reshape(images, [-1])
         pixels = tf.map_fn(lambda encoded: data.preprocess(encoded, config), flat,
@@ -53,17 +56,21 @@ class Reader(tf.Module):
         if self.canvas_width:
             pixels = pixels[:, :, :self.canvas_width]
         pixels = tf.identity(pixels, name=CUT_INPUT)
-        ids, step_probabilities, _ = inference.step_outputs(self.model, pixels)
+        ids, step_probabilities, _, step_distributions = inference.step_outputs(self.model, pixels)
         ids = tf.identity(ids, name=CUT_OUTPUTS[0])
         step_probabilities = tf.identity(step_probabilities, name=CUT_OUTPUTS[1])
+        step_distributions = tf.identity(step_distributions, name=CUT_OUTPUTS[2])
         text, probability, char_probabilities = inference.text_outputs(ids, step_probabilities, config)
         shape = tf.shape(images)
-        return {
+        outputs = {
             "output": tf.identity(tf.reshape(text, shape), name="output"),
             "probability": tf.identity(tf.reshape(probability, shape), name="probability"),
             "char_probabilities": tf.identity(
                 tf.reshape(char_probabilities, tf.concat([shape, [config.decode_steps]], 0)), name="char_probabilities"),
         }
+        if distributions:
+            outputs[CUT_OUTPUTS[2]] = step_distributions
+        return outputs
 
     @tf.function(input_signature=[tf.TensorSpec(None, tf.string, name="input")])
     def serve(self, input):  # noqa: A002 — the signature's input is called `input`, as in aocr
@@ -126,7 +133,8 @@ def frozen_graph_def(trained, canvas_width: int | None = None) -> tf.compat.v1.G
 
     reader = Reader(trained.model, trained.config, canvas_width)
     with unrolled_encoder(trained.model):
-        function = tf.function(reader.read).get_concrete_function(tf.TensorSpec([None], tf.string, name="input"))
+        function = tf.function(lambda input: reader.read(input, distributions=True)).get_concrete_function(  # noqa: A006
+            tf.TensorSpec([None], tf.string, name="input"))
     # NOTE: lower_control_flow=False keeps the per-image decoding loop (tf.map_fn) as one functional While
     # op; lowering it adds dozens of `unused_control_flow_input` placeholders that look like model inputs.
     # The cut drops the loop anyway: OpenVINO never sees it.

@@ -15,11 +15,12 @@ from ovconvert.aocr.config import ModelConfig
 
 
 def step_outputs(model, images):
-    """Per-step ids [N,S] (int32), their probabilities [N,S] and attention [N,S,T]."""
+    """Per-step ids [N,S] (int32), their probabilities [N,S], attention [N,S,T], and every character's
+    probability [N,S,C] (what aocr/spelling.py chooses among)."""
     logits, attention = model(images, training=False)
     probabilities = tf.nn.softmax(logits, axis=-1)
     ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return ids, tf.reduce_max(probabilities, axis=-1), attention
+    return ids, tf.reduce_max(probabilities, axis=-1), attention, probabilities
 
 
 def text_outputs(ids, step_probabilities, config: ModelConfig):

@@ -5,8 +5,10 @@ image, converted with any batch, and validated against TensorFlow on the sample 
 per checkpoint and cached (a run directory under the cache, keyed by the checkpoint's fingerprint, with
 a lock so that processes started together convert it once).
 TensorFlow only decodes and preprocesses the images, with the very function the model was trained and
-exported with, so both engines see identical pixels; step ids become text in NumPy. Doubtful and narrow
-words are read again at other widths, as on TensorFlow (aocr/reread.py). The IR is compiled
+exported with, so both engines see identical pixels; step ids become text in NumPy, and English
+spelling chooses among a reading's doubtful letters from the IR's per-step distributions, as on
+TensorFlow (aocr/spelling.py). Doubtful and narrow words are read again at other widths, as on
+TensorFlow (aocr/reread.py). The IR is compiled
 pinned to f32 by default, so the strings are TensorFlow's on every CPU (docs/architecture.md,
 "Precisions"); `--precision bf16` (or `device`, the device's own default) trades that for speed where the
 CPU runs bf16 natively: measured on an AMX Xeon, it changed 14 of 2000 held-out readings (0.7%), with
@@ -50,9 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ovconvert.aocr import spelling
 from ovconvert.aocr.canvas import canvas_groups
 from ovconvert.aocr.charset import EOS, SPECIAL_TOKENS, Charset
-from ovconvert.aocr.config import IMAGE_HEIGHT, REREAD_BELOW
+from ovconvert.aocr.config import IMAGE_HEIGHT, REREAD_BELOW, SPELLING_WEIGHT
 from ovconvert.aocr.reread import Preprocessor, read_encoded
 from ovconvert.errors import ToolError
 from ovconvert.precision import REFERENCE, Target, resolved_precision
@@ -171,7 +174,8 @@ class OpenVinoReader:
     """Reads batches of preprocessed images [N,32,W,C] (or encoded images) with the IR."""
 
     def __init__(self, trained, model_dir: str, cache_dir: Path, device: str = "CPU",
-                 reread_below: float = REREAD_BELOW, precision: str = "f32", hint: str = "THROUGHPUT"):
+                 reread_below: float = REREAD_BELOW, precision: str = "f32", hint: str = "THROUGHPUT",
+                 spelling_weight: float = SPELLING_WEIGHT):
         import openvino as ov
 
         self.config = trained.config
@@ -191,6 +195,7 @@ class OpenVinoReader:
         self._pool = ThreadPoolExecutor(thread_name_prefix="aocr-stream")  # one thread a stream at a time
         self.preprocess = Preprocessor(trained.config)
         self.reread_below = reread_below
+        self.speller = spelling.Speller(self.charset, spelling_weight)
         # What to compile for: f32, bf16, f16, or "device" for no hint (the device's own choice: bf16 on
         # AMX/avx512_bf16 CPUs, f16 on GPUs).
         self.target = Target(device, {"device": None, "int8": REFERENCE}.get(precision, precision))
@@ -259,8 +264,10 @@ class OpenVinoReader:
             request.infer([np.ascontiguousarray(padded, dtype=np.float32)])
             ids = request.get_output_tensor(0).data
             probabilities = request.get_output_tensor(1).data
+            distributions = request.get_output_tensor(2).data
             for i, row in enumerate(rows):
-                readings[row] = text_and_probability(ids[i], probabilities[i], self.charset)
+                text, probability = text_and_probability(ids[i], probabilities[i], self.charset)
+                readings[row] = self.speller(text, probability, ids[i], distributions[i])
 
     def _requests(self, width: int, size: int) -> list:
         """The infer requests, one a stream, of the IR of canvas `width` compiled at static batch `size`.
@@ -302,4 +309,4 @@ class OpenVinoReader:
 
     def read_encoded(self, encoded_images: list[bytes]) -> list[tuple[str, float]]:
         """Encoded images → [(text, probability)]; doubtful and narrow words read again (aocr/reread.py)."""
-        return read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below)
+        return read_encoded(encoded_images, self.read_pixels, self.preprocess, self.reread_below, self.speller.choose)

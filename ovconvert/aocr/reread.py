@@ -1,7 +1,8 @@
 """Reading a word again at other widths, and keeping the most probable reading.
 
 The model reads a word at the width its aspect ratio gives. Two kinds of word read better at another
-width, and both are read again; the most probable reading of all is kept (the first on a tie):
+width, and both are read again; the most probable reading of all is kept (the first on a tie; with the
+spelling prior, the best by the model and English spelling together, aocr/spelling.py):
 
 - A doubtful word, whose reading is less probable than a threshold (`--reread-below`, default 0.5), is
   read again squeezed to 0.8× and stretched to 1.25× its width: a face narrower or wider than the fonts
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from ovconvert.aocr import data
 from ovconvert.aocr.config import IMAGE_HEIGHT, REREAD_BELOW, ModelConfig
+from ovconvert.aocr.spelling import most_probable
 
 WIDTH_SCALES = (0.8, 1.25)  # a doubtful word's
 NARROW_BELOW = 12.0  # pixels a character at the model's input
@@ -80,11 +82,12 @@ def scales_to_read_again(text: str, probability: float, width: float, below: flo
 
 
 def read_again(readings: list[tuple[str, float]], encoded_images: list[bytes], widths, read_pixels,
-               preprocess: Preprocessor, below: float) -> list[tuple[str, float]]:
+               preprocess: Preprocessor, below: float, choose=most_probable) -> list[tuple[str, float]]:
     """`readings` (text, probability) of `encoded_images`, fitted to `widths` pixels; the doubtful and
-    the narrow ones are read again (scales_to_read_again) and the most probable reading kept, the first
-    one on a tie. `read_pixels`: [N, 32, W, C] → [(text, probability)], on either engine. `below` 0
-    reads nothing again."""
+    the narrow ones are read again (scales_to_read_again) and `choose` keeps one of each word's readings,
+    the first one given (by default the most probable, the first on a tie; a Speller's `choose` weighs
+    English spelling too). `read_pixels`: [N, 32, W, C] → [(text, probability)], on either engine.
+    `below` 0 reads nothing again."""
     if not below:
         return readings
     rows = [(index, scale) for index, ((text, probability), width) in enumerate(zip(readings, widths))
@@ -93,17 +96,17 @@ def read_again(readings: list[tuple[str, float]], encoded_images: list[bytes], w
         return readings
     # every row read again in one batch: fewer calls, and fewer batch sizes for the IR to be compiled at
     pixels = preprocess([encoded_images[index] for index, _ in rows], [scale for _, scale in rows])
-    readings = list(readings)
+    candidates = [[reading] for reading in readings]
     for (index, _), reading in zip(rows, read_pixels(pixels)):
-        if reading[1] > readings[index][1]:
-            readings[index] = reading
-    return readings
+        candidates[index].append(reading)
+    return [choose(word) if len(word) > 1 else word[0] for word in candidates]
 
 
 def read_encoded(encoded_images: list[bytes], read_pixels, preprocess: Preprocessor,
-                 below: float = REREAD_BELOW) -> list[tuple[str, float]]:
+                 below: float = REREAD_BELOW, choose=most_probable) -> list[tuple[str, float]]:
     """Encoded images → [(text, probability)]: read at their own width, the doubtful and narrow ones again."""
     if not encoded_images:
         return []
     pixels = preprocess(encoded_images)
-    return read_again(read_pixels(pixels), encoded_images, content_widths(pixels), read_pixels, preprocess, below)
+    return read_again(read_pixels(pixels), encoded_images, content_widths(pixels), read_pixels, preprocess, below,
+                      choose)

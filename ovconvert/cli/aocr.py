@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from ovconvert.aocr.config import REREAD_BELOW
+from ovconvert.aocr.config import REREAD_BELOW, SPELLING_WEIGHT
 from ovconvert.cli.aocr_predict import run_predict
 from ovconvert.cli.aocr_test import run_test
 from ovconvert.cli.aocr_train import run_train
@@ -77,6 +77,11 @@ def _engine_flags(parser) -> None:
                         help=f"read a word again at 0.8x and 1.25x its width when its reading is less probable than "
                              f"P, and stretched when its characters are narrow, keeping the most probable reading "
                              f"(default {REREAD_BELOW}; 0 reads once, as aocr)")
+    parser.add_argument("--spelling-weight", type=_weight, default=SPELLING_WEIGHT, metavar="W",
+                        help=f"let English spelling choose among the letters the model is unsure of, weighed W "
+                             f"against the model's own probabilities; words with a digit are read as the model "
+                             f"reads them (default {SPELLING_WEIGHT}; 0 reads as the model reads, as aocr; "
+                             f"docs/aocr.md)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where the converted IR is cached (default: $OVCONVERT_CACHE or ~/.cache/ovconvert)")
 
@@ -400,6 +405,17 @@ def _probability(text: str) -> float:
         value = -1.0
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a weight of 0 or more (0.15, the default; 0 to turn it off), "
+                                         f"got {text!r}")
     return value
 
 

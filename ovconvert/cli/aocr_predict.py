@@ -74,11 +74,11 @@ def _reading_engine(args, model):
         from ovconvert.stages.acquire import default_cache_dir
 
         reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
-                                args.reread_below, args.precision)
+                                args.reread_below, args.precision, spelling_weight=args.spelling_weight)
         return reader.read_encoded
     from ovconvert.aocr import evaluate
 
-    return evaluate.Predictor(model, args.reread_below)
+    return evaluate.Predictor(model, args.reread_below, args.spelling_weight)
 
 
 def _stdin_batches(size: int):

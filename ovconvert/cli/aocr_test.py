@@ -26,11 +26,12 @@ def run_test(args) -> int:
         from ovconvert.stages.acquire import default_cache_dir
 
         reader = OpenVinoReader(model, args.model_dir, args.cache_dir or default_cache_dir(), args.device,
-                                precision=args.precision)
+                                precision=args.precision, spelling_weight=args.spelling_weight)
     score = evaluate.test(model, paths, args.batch_size, keep_details=args.visualize, limit=args.max_images,
                           log_every=500, reader=reader,
                           # the attention pictures belong to one reading: the one at the word's own width
-                          reread_below=0.0 if args.visualize else args.reread_below)
+                          reread_below=0.0 if args.visualize else args.reread_below,
+                          spelling_weight=args.spelling_weight)
     result = score.as_dict()
     if not args.use_distance:
         result.pop("char_accuracy")
