@@ -16,9 +16,11 @@ compiled for latency, each batch one request, against the default split across t
 `--against DIR` also times another model's IR (the bundled model before a change; a model read on
 canvases against one read at its full width, aocr/canvas.py) in the same pass. `--records FILE` reads
 the first --count images of an aocr .tfrecords dataset instead (trdg's words: benchmarks/trdg_words.sh).
+Every engine reads with the spelling prior (aocr/spelling.py), as `aocr predict` does by default;
+`--unspelt` also times the IR without it (`--spelling-weight 0`), in the same pass.
 
 Usage: python benchmarks/aocr_predict.py [--model-dir DIR] [--count 500] [--batch-size 32] [--also bf16]
-       [--one-stream] [--against DIR] [--records FILE]
+       [--one-stream] [--against DIR] [--records FILE] [--unspelt]
 """
 
 import argparse
@@ -45,6 +47,8 @@ def main() -> None:
                         help="also time the IR compiled for latency, one request a batch (no streams)")
     parser.add_argument("--against", metavar="DIR", help="also time this model's IR, in the same pass")
     parser.add_argument("--records", metavar="FILE", help="read this aocr .tfrecords dataset's images instead")
+    parser.add_argument("--unspelt", action="store_true",
+                        help="also time the IR without the spelling prior (--spelling-weight 0)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -103,6 +107,11 @@ def main() -> None:
         engines["IR of --against"] = OpenVinoReader(other, args.against, work / "cache").read_encoded
         engines["IR of --against, once"] = OpenVinoReader(other, args.against, work / "cache",
                                                           reread_below=0.0).read_encoded
+    if args.unspelt:
+        engines["IR, no spelling prior"] = OpenVinoReader(model, model_dir, work / "cache",
+                                                          spelling_weight=0.0).read_encoded
+        engines["IR, no spelling prior, once"] = OpenVinoReader(model, model_dir, work / "cache", reread_below=0.0,
+                                                                spelling_weight=0.0).read_encoded
     for precision in args.also:
         engines[f"OpenVINO IR {precision}"] = OpenVinoReader(model, model_dir, work / "cache",
                                                              precision=precision).read_encoded
@@ -135,6 +144,15 @@ def main() -> None:
         first = f"  (first pass {cold[name]:.1f} s)" if name in cold else ""
         print(f"{name:{name_width}} {1000 * total / len(paths):8.2f} ms/word  {reference / total:6.2f}× TensorFlow  "
               f"read {correct[name]}/{words} correctly{first}")
+    for suffix in ("", ", read once"):
+        differ = sum(a != b for a, b in zip(texts[f"TensorFlow{suffix}"], texts[f"OpenVINO IR{suffix}"]))
+        print(f"OpenVINO IR{suffix}: {differ}/{len(paths)} words read differently from TensorFlow")
+    if args.unspelt:
+        for ours, theirs in (("OpenVINO IR", "IR, no spelling prior"),
+                             ("OpenVINO IR, read once", "IR, no spelling prior, once")):
+            differ = sum(a != b for a, b in zip(texts[ours], texts[theirs]))
+            print(f"{ours}: {seconds[theirs] / seconds[ours]:.2f}× as fast as {theirs}, {differ}/{len(paths)} "
+                  "words read differently")
     for precision in args.also:
         for suffix in ("", ", read once"):
             pairs = zip(texts[f"OpenVINO IR{suffix}"], texts[f"OpenVINO IR {precision}{suffix}"])

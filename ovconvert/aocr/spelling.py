@@ -40,7 +40,6 @@ from __future__ import annotations
 import collections
 import functools
 import gzip
-import itertools
 import math
 import threading
 from pathlib import Path
@@ -63,6 +62,7 @@ START, END = "^", "$"
 # The mean of log P(word) / (letters + 1) over 3,000 words of the list, in nats: what an average letter
 # (or the word's end) costs.
 LETTER_LOG_PROBABILITY = -1.49
+LOG_CACHE_SIZE = 200_000  # grams; about 30 MB at most
 
 
 class CharacterNgrams:
@@ -87,6 +87,7 @@ class CharacterNgrams:
             context[1] += 1
         self.contexts = dict(self.contexts)
         self.uniform = 1.0 / (len({gram[-1] for gram in grams if len(gram) == 1}) + 1)  # + an unseen letter
+        self._logs: dict[str, float] = {}  # log P(its last letter | the rest), by gram: log_probability's
 
     def probability(self, context: str, letter: str) -> float:
         """P(letter | context), context the ORDER-1 characters before it (fewer at the start of a word)."""
@@ -103,8 +104,18 @@ class CharacterNgrams:
 
     def log_probability(self, word: str) -> float:
         padded = START * (self.order - 1) + word + END
-        return sum(math.log(self.probability(padded[end - self.order + 1:end], padded[end]))
-                   for end in range(self.order - 1, len(padded)))
+        total = 0.0
+        for end in range(self.order - 1, len(padded)):
+            # a word's candidates share most of their letters and contexts: each (context, letter)
+            # is worked out once
+            gram = padded[end - self.order + 1:end + 1]
+            value = self._logs.get(gram)
+            if value is None:
+                if len(self._logs) >= LOG_CACHE_SIZE:  # a long stream: start again rather than grow
+                    self._logs.clear()
+                value = self._logs[gram] = math.log(self.probability(gram[:-1], gram[-1]))
+            total += value
+        return total
 
 
 _building = threading.Lock()  # the OpenVINO reader's streams spell in threads: one builds, the others wait
@@ -179,6 +190,23 @@ class Speller:
         return english().log_probability(text.upper()) - LETTER_LOG_PROBABILITY * (len(text) + 1)
 
 
+    @classmethod
+    def _add_sets(cls, singles, bound: float, chosen: tuple, change: float, start: int, sets: list) -> None:
+        """Append to `sets` each set of 2 to SUBSTITUTIONS of `singles` (one a step) that extends `chosen`
+        with singles from `start` on and changes the log-probability by at least `bound`."""
+        for index in range(start, len(singles)):
+            single = singles[index]
+            total = change + single[0]
+            if total < bound:
+                break  # the singles after it change it more
+            if any(single[1] == step for _, step, _ in chosen):
+                continue
+            extended = chosen + (single,)
+            if len(extended) >= 2:
+                sets.append((total, extended))
+            if len(extended) < SUBSTITUTIONS:
+                cls._add_sets(singles, bound, extended, total, index + 1, sets)
+
     def _candidates(self, ids: np.ndarray, distributions: np.ndarray) -> list[tuple[float, list[str]]]:
         """[(change in the model's log-probability, the candidate's characters)], the greedy reading first
         (change 0), then the CANDIDATES - 1 most probable substitutions."""
@@ -192,19 +220,21 @@ class Speller:
                             if self.letters[i] and step_probabilities[i] >= ALTERNATIVE][:ALTERNATIVES]
             if alternatives:
                 doubtful.append((step_probabilities[best], step, alternatives))
-        doubtful = sorted(doubtful)[:POSITIONS]
+        # Every single replacement, the best first. A set of replacements changes the model's log-probability
+        # by the sum of its members' changes, all negative, so a set that holds the k-th best single one is
+        # beaten by the k-1 singles before it, and so is a set whose change is below the last kept single's:
+        # the CANDIDATES - 1 best sets are among these singles' pairs and triples, the change at least that.
+        singles = sorted(((delta, step, i) for _, step, alternatives in sorted(doubtful)[:POSITIONS]
+                          for i, delta in alternatives), reverse=True)[:CANDIDATES - 1]
+        bound = singles[-1][0] if len(singles) == CANDIDATES - 1 else -math.inf
+        sets = [(delta, ((delta, step, i),)) for delta, step, i in singles]
+        self._add_sets(singles, bound, (), 0.0, 0, sets)
+        sets.sort(key=lambda item: -item[0])
         greedy = [self.charset.characters[i - SPECIAL_TOKENS] for i in ids]
-        substitutions = []
-        for count in range(1, SUBSTITUTIONS + 1):
-            for positions in itertools.combinations(doubtful, count):
-                for choice in itertools.product(*(alternatives for _, _, alternatives in positions)):
-                    change = sum(delta for _, delta in choice)
-                    substitutions.append((change, [(step, i) for (_, step, _), (i, _) in zip(positions, choice)]))
-        substitutions.sort(key=lambda item: -item[0])
         candidates = [(0.0, greedy)]
-        for change, replaced in substitutions[:CANDIDATES - 1]:
+        for change, chosen in sets[:CANDIDATES - 1]:
             letters = list(greedy)
-            for step, i in replaced:
+            for _, step, i in chosen:
                 letters[step] = self.charset.characters[i - SPECIAL_TOKENS]
             candidates.append((change, letters))
         return candidates
