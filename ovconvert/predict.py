@@ -13,7 +13,8 @@ Input kinds (metadata "input.preprocessing"):
 - "aocr": the attention-OCR model's own preprocessing (aocr/data.py's `preprocess`, in NumPy):
   transparency flattened onto a background that contrasts with the ink, grey, blank margins trimmed
   where the IR's metadata says "trim_margins", height 32 keeping the aspect ratio (shrunk to fit the
-  width), standardized, zero-padded on the right.
+  width), standardized, zero-padded on the right. The step ids become text as `aocr predict
+  --reread-below 0` makes it, English spelling choosing among doubtful letters (aocr/spelling.py).
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ class Predictor:
                                                                      self.element_type)]))
         values = [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
         if task == "ocr":
-            return Answer(str(path), task, text=aocr_text(values[0], self.metadata["charset"]))
+            return Answer(str(path), task, text=self._spelt(aocr_text(values[0], self.metadata["charset"]), values))
         if task == "classification":
             scores = np.asarray(values[0], dtype=np.float64).reshape(-1)
             best = np.argsort(-scores)[:self.top_k]
@@ -289,6 +290,23 @@ class Predictor:
         found = detections(values, self.threshold)
         return Answer(str(path), task, boxes=[(cid, _label(labels, cid), score, [float(v) for v in box])
                                               for cid, score, box in found])
+
+
+    def _spelt(self, text: str, values: list) -> str:
+        """The reading `aocr predict --reread-below 0` gives: English spelling chooses among its doubtful
+        letters (aocr/spelling.py), where the IR has the per-step distributions (aocr IRs made since)."""
+        from ovconvert.aocr.charset import Charset
+        from ovconvert.aocr.spelling import Speller
+
+        names = [output.get_names() for output in self.compiled.outputs]
+        index = next((i for i, found in enumerate(names) if found & {"step_distributions", "step_distributions:0"}),
+                     None)
+        if index is None:
+            return text
+        ids = np.asarray(values[0]).reshape(-1)
+        distributions = np.asarray(values[index]).reshape(len(ids), -1)
+        # (the probability is not reported here; the speller only scales it)
+        return Speller(Charset(self.metadata["charset"]))(text, 1.0, ids, distributions)[0]
 
 
 def _label(labels: list, index: int) -> str:
