@@ -8,7 +8,8 @@ Each way reads a word at its own width first and stops there when that reading i
 and keeps the most probable reading ("most probable"), or the reading whose probabilities, summed over
 the widths that read it, are largest ("vote"). Each cell is the words read right and the rows read a
 word (the time, about: aocr/reread.py). Every scale reads every word here, so the script costs about
-len(--scales) times one `aocr test` of the sets.
+len(--scales) times one `aocr test` of the sets. The readings are the model's own, without the spelling
+prior (`aocr test --spelling-weight 0` gives the default row's figures; aocr/spelling.py).
 
 Usage: python benchmarks/aocr_reread_widths.py SET.tfrecords [...] [--model-dir DIR]
        [--scales 0.6,0.7,0.8,0.9,1,1.1,1.25,1.5,1.75] [--max-images N]
@@ -114,7 +115,8 @@ def main() -> None:
     model_dir = str(PRETRAINED_DIR) if args.model_dir == "pretrained" else args.model_dir
     model = trained.load(model_dir)
     work = Path(tempfile.mkdtemp(prefix="aocr-reread-"))
-    reader = OpenVinoReader(model, model_dir, work / "cache", reread_below=0)
+    # the model's own readings, as the rules it compares were measured: `aocr test --spelling-weight 0`
+    reader = OpenVinoReader(model, model_dir, work / "cache", reread_below=0, spelling_weight=0.0)
     print(f"ran on {environment.one_line(environment.describe())}; {model_dir} (step {model.step}); "
           f"scales {', '.join(f'{scale:g}' for scale in scales)}")
     sets = {Path(records).name: read_at_scales(records, scales, model, reader, args.max_images)
