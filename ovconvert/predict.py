@@ -275,6 +275,15 @@ class Predictor:
         self.request = self.compiled.create_infer_request()
         self.top_k = top_k
         self.threshold = score_threshold if score_threshold is not None else self.metadata.get("score_threshold", 0.5)
+        # an aocr IR made since the spelling prior has each step's distribution: its words are spelt as
+        # `aocr predict --reread-below 0` spells them (aocr/spelling.py)
+        self.distributions = next((i for i, output in enumerate(self.compiled.outputs)
+                                   if output.get_names() & {"step_distributions", "step_distributions:0"}), None)
+        if self.metadata["task"] == "ocr" and self.distributions is not None:
+            from ovconvert.aocr.charset import Charset
+            from ovconvert.aocr.spelling import Speller
+
+            self.speller = Speller(Charset(self.metadata["charset"]))
 
     def __call__(self, path: Path) -> Answer:
         task, labels = self.metadata["task"], self.metadata.get("labels") or []
@@ -282,7 +291,11 @@ class Predictor:
                                                                      self.element_type)]))
         values = [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
         if task == "ocr":
-            return Answer(str(path), task, text=self._spelt(aocr_text(values[0], self.metadata["charset"]), values))
+            text = aocr_text(values[0], self.metadata["charset"])
+            if self.distributions is not None:  # (the probability is not reported here; the speller only scales it)
+                ids = np.asarray(values[0]).reshape(-1)
+                text = self.speller(text, 1.0, ids, np.asarray(values[self.distributions]).reshape(len(ids), -1))[0]
+            return Answer(str(path), task, text=text)
         if task == "classification":
             scores = np.asarray(values[0], dtype=np.float64).reshape(-1)
             best = np.argsort(-scores)[:self.top_k]
@@ -291,22 +304,6 @@ class Predictor:
         return Answer(str(path), task, boxes=[(cid, _label(labels, cid), score, [float(v) for v in box])
                                               for cid, score, box in found])
 
-
-    def _spelt(self, text: str, values: list) -> str:
-        """The reading `aocr predict --reread-below 0` gives: English spelling chooses among its doubtful
-        letters (aocr/spelling.py), where the IR has the per-step distributions (aocr IRs made since)."""
-        from ovconvert.aocr.charset import Charset
-        from ovconvert.aocr.spelling import Speller
-
-        names = [output.get_names() for output in self.compiled.outputs]
-        index = next((i for i, found in enumerate(names) if found & {"step_distributions", "step_distributions:0"}),
-                     None)
-        if index is None:
-            return text
-        ids = np.asarray(values[0]).reshape(-1)
-        distributions = np.asarray(values[index]).reshape(len(ids), -1)
-        # (the probability is not reported here; the speller only scales it)
-        return Speller(Charset(self.metadata["charset"]))(text, 1.0, ids, distributions)[0]
 
 
 def _label(labels: list, index: int) -> str:

@@ -414,8 +414,8 @@ def _weight(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a weight of 0 or more (0.15, the default; 0 to turn it off), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a weight of 0 or more ({SPELLING_WEIGHT}, the default; 0 to turn "
+                                         f"it off), got {text!r}")
     return value
 
 
