@@ -47,6 +47,9 @@ AOCR_GOOGLE_SHARDS ?= 070 071 072 073
 # seven on a photo, two on a texture (walls of blocks among them), two on noise (periodic screens among
 # them).
 AOCR_BACKGROUNDS ?= plain,gradient,noise,noise,texture,texture,photo
+# Share of words drawn outlined, shadowed, underlined or struck through (synth --text-effects; docs/aocr.md,
+# "Text effects"), as the last stage's fresh shards were.
+AOCR_TEXT_EFFECTS ?= 0.5
 AOCR_START ?= pretrained
 # The CNN's width: 0.25, for speed (docs/aocr.md, "A narrower CNN"): the bundled model's. It was cut from
 # a 0.5 model (a smaller scale started from a wider model keeps its strongest filters: aocr/narrow.py).
@@ -122,12 +125,12 @@ aocr-data: $(STAMP)
 	for shard in $(AOCR_SHARDS); do \
 	  test -f $(AOCR_WORK)/data/train-$$shard.tfrecords || $(BIN)/ovconvert aocr synth 100000 \
 	    $(AOCR_WORK)/data/train-$$shard.tfrecords --max-prediction 24 --seed 2$$shard -j 2 \
-	    --backgrounds $(AOCR_BACKGROUNDS) --log-path '' || exit 1; \
+	    --backgrounds $(AOCR_BACKGROUNDS) --text-effects $(AOCR_TEXT_EFFECTS) --log-path '' || exit 1; \
 	done
 	if test -f $(AOCR_WORK)/google-fonts/google-fonts.json; then for shard in $(AOCR_GOOGLE_SHARDS); do \
 	  test -f $(AOCR_WORK)/data/train-$$shard.tfrecords || $(BIN)/ovconvert aocr synth 100000 \
 	    $(AOCR_WORK)/data/train-$$shard.tfrecords --fonts-dir $(AOCR_WORK)/google-fonts --max-prediction 24 \
-	    --seed 2$$shard -j 2 --backgrounds $(AOCR_BACKGROUNDS) --log-path '' || exit 1; \
+	    --seed 2$$shard -j 2 --backgrounds $(AOCR_BACKGROUNDS) --text-effects $(AOCR_TEXT_EFFECTS) --log-path '' || exit 1; \
 	done; fi
 	@# the held-out sets docs/aocr.md reports, drawn as they were (today's synth draws other images)
 	test -f $(AOCR_WORK)/data/heldout-photo.tfrecords || sh benchmarks/aocr_heldout_sets.sh $(AOCR_WORK)/data

@@ -748,6 +748,76 @@ def test_synth_warps_words_as_trdg_distorts_them_keeping_all_the_ink_at_any_size
     assert 0.6 < np.median(large) / np.median(small) < 1.6
 
 
+def test_text_effects_change_only_the_words_they_are_drawn_on(tmp_path, capsys):
+    """--text-effects draws from a generator of its own: the same seed without them gives the same words,
+    fonts and backgrounds, and the words that got no effect come out byte for byte."""
+    paths = {}
+    for share in ("0", "0.5"):
+        paths[share] = tmp_path / f"{share}.tfrecords"
+        assert aocr_cli("aocr", "synth", "40", paths[share], "--all-fonts", "--fonts", "DejaVu*", "--seed", "3",
+                        "--text-effects", share, "--log-path", "") == 0
+    plain, effects = _records(paths["0"]), _records(paths["0.5"])
+    drawn = [comment.split("effect=")[1] for _, _, comment in effects if "effect=" in comment]
+    assert 10 <= len(drawn) <= 30 and set(drawn) <= {"outline", "shadow", "underline", "strike"}, drawn
+    for (image, label, comment), (image_e, label_e, comment_e) in zip(plain, effects):
+        assert label == label_e and comment == comment_e.split(" effect=")[0]
+        assert (image == image_e) == ("effect=" not in comment_e)
+    for share in ("1.5", "-0.1"):
+        assert aocr_cli("aocr", "synth", "5", tmp_path / "x.tfrecords", "--all-fonts", "--fonts", "DejaVu*",
+                        "--text-effects", share, "--log-path", "") == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and "--text-effects" in error and "from 0 to 1" in error, error
+        assert not (tmp_path / "x.tfrecords").exists()
+
+
+def test_underline_and_strike_are_rules_across_the_word_below_the_baseline_and_through_the_x_height():
+    import numpy as np
+    from PIL import ImageFont
+
+    from ovconvert.aocr import synth
+
+    font = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 40)
+
+    def layer(line):
+        # the same crop draws each time: only the rule differs
+        return np.asarray(synth._draw_text("maximum", font, 0.0, np.random.default_rng(0), 40, line,
+                                           np.random.default_rng(1)), dtype=np.int64)
+
+    # "maximum" has no descender, so its baseline is its letters' last row; the crop's top is the letters'
+    # top with or without a rule, so rows line up
+    letters = np.flatnonzero((layer(None) > 127).any(axis=1))
+    top, baseline = letters.min(), letters.max()
+    for line in ("underline", "strike"):
+        full_rows = np.flatnonzero((layer(line) > 127).mean(axis=1) > 0.9)  # a rule across the whole word
+        assert len(full_rows) >= 1, line
+        if line == "underline":
+            assert full_rows.min() > baseline, (full_rows, letters)
+        else:  # in the lower half, where x-height letters are
+            assert top + 0.45 * (baseline - top) < full_rows.mean() < baseline, (full_rows, letters)
+
+
+def test_outlines_and_shadows_are_drawn_under_the_whole_word_and_cut_no_ink():
+    import numpy as np
+    from PIL import ImageFont
+
+    from ovconvert.aocr import synth
+
+    font = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 40)
+    word = synth._draw_text("outline", font, 0.0, np.random.default_rng(0), 40)
+    ink = np.asarray(word, dtype=np.int64)
+    for effect in ("outline", "shadow"):
+        for seed in range(5):
+            grown, under = synth._edged(word, effect, 40, np.random.default_rng(seed))
+            text, edge = np.asarray(grown, dtype=np.int64), np.asarray(under, dtype=np.int64)
+            assert text.sum() == ink.sum() and text.shape == edge.shape
+            if effect == "outline":  # all around every letter
+                assert (edge >= text).all() and (edge > 127).sum() > 1.3 * (text > 127).sum()
+            else:  # below: the shadow's ink sits lower than the letters'
+                rows = np.arange(text.shape[0])[:, np.newaxis]
+                assert (edge * rows).sum() / edge.sum() > (text * rows).sum() / text.sum()
+    assert synth._edged(word, "underline", 40, np.random.default_rng(0)) == (word, None)
+
+
 def test_synth_rotates_and_blurs_some_words_as_far_as_trdg_options_do(monkeypatch):
     """Most rotated words tilt a degree or two, and most blurred ones by up to 1.4 of the model's pixels;
     one in seven of each goes as far as trdg's `-k 12 -rk` and `-bl 2`, which the bundled model, trained

@@ -69,7 +69,8 @@ def _lines(numbers: list[int]) -> str:
 def synthesize(count: int, output_path: str, characters: str, max_prediction: int, force_uppercase: bool,
                seed: int = 0, held_out: bool | None = False, font_patterns=None, font_dirs=None,
                words_path: str | None = None, random_share: float = 0.3, jobs: int = 1,
-               backgrounds: tuple[str, ...] | None = None, renderer: str = "pillow", photo_dirs=None) -> dict:
+               backgrounds: tuple[str, ...] | None = None, renderer: str = "pillow", photo_dirs=None,
+               text_effects: float = 0.0) -> dict:
     """Render `count` word images into TFRecords. `backgrounds` defaults to the training kinds, or to
     every kind for a held-out set (so that it also measures the kinds training never saw); the `photo`
     kind draws on the photos of `photo_dirs` in the same group (training or held-out) as the fonts."""
@@ -77,6 +78,11 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
 
     if count < 1:
         raise UserError(f"synth: N must be at least 1, got {count}")
+    if not 0.0 <= text_effects <= 1.0:
+        raise UserError(f"--text-effects {text_effects}: expected a share from 0 to 1 (e.g. 0.3)")
+    if text_effects and renderer != "pillow":
+        raise UserError(f"--text-effects: the {renderer} renderer draws no effects; drop --text-effects or "
+                        "use --renderer pillow")
     chosen = backgrounds is not None
     if backgrounds is None:
         backgrounds = synth.BACKGROUNDS if held_out else synth.BACKGROUNDS_TRAINING
@@ -97,7 +103,7 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
     options = synth.SynthOptions(characters, max_prediction, force_uppercase, seed, tuple(f.path for f in found),
                                  words, random_share if words else 1.0,
                                  fonts.by_design(found), tuple(backgrounds), photo_paths,
-                                 renderer=renderer)
+                                 renderer=renderer, text_effects=text_effects)
     if renderer == "imagemagick":
         from ovconvert.aocr import synth_imagemagick
 
@@ -110,4 +116,5 @@ def synthesize(count: int, output_path: str, characters: str, max_prediction: in
     seconds = time.monotonic() - started
     return {"output": output_path, "images": count, "seconds": round(seconds, 1),
             "fonts": sorted({f.family for f in found}), "words": len(words), "seed": seed,
-            "backgrounds": list(backgrounds), "photos": len(photo_paths), "renderer": renderer}
+            "backgrounds": list(backgrounds), "photos": len(photo_paths), "renderer": renderer,
+            "text_effects": text_effects}

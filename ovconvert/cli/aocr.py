@@ -247,6 +247,9 @@ def add_arguments(parser) -> None:
     synth.add_argument("--renderer", choices=("pillow", "imagemagick"), default="pillow",
                        help="pillow (default; training data) or imagemagick (a renderer training never saw, for "
                             "held-out sets; apt-get install imagemagick)")
+    synth.add_argument("--text-effects", type=float, default=0.0, metavar="SHARE",
+                       help="share of words drawn with an outline, a shadow, an underline or a line struck "
+                            "through (default 0; make aocr-data draws 0.3)")
     synth.add_argument("-j", "--jobs", type=int, default=1, help="rendering processes (default 1)")
     synth.add_argument("--log-path", default="aocr.log")
     synth.set_defaults(aocr_handler=run_synth)
@@ -469,6 +472,7 @@ def run_synth(args) -> int:
                                  seed=args.seed, held_out=None if args.all_fonts else args.held_out,
                                  font_patterns=args.fonts, font_dirs=args.fonts_dir, words_path=args.words,
                                  random_share=args.random_share, jobs=args.jobs, backgrounds=args.backgrounds,
-                                 renderer=args.renderer, photo_dirs=args.photos_dir)
+                                 renderer=args.renderer, photo_dirs=args.photos_dir,
+                                 text_effects=args.text_effects)
     print(json.dumps(summary))
     return 0
