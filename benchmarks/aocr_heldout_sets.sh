@@ -19,6 +19,9 @@
 #   heldout-photo.tfrecords     1000 images on the 10 held-out wallpapers of then, the 47 families (97d588c)
 #   heldout-photo14.tfrecords   1000 images on the 14 held-out wallpapers since the photographs of Dec 7
 #                               (ukui-wallpapers, lomiri-wallpapers), the 62 held-out families of now (12b0c5e)
+#   heldout-effects.tfrecords   1000 images, the 62 held-out families, every background kind, each word
+#                               outlined, shadowed, underlined or struck through (2f96c00)
+#   heldout-effects-none.tfrecords  the same 1000 words, fonts and backgrounds drawn without them (2f96c00)
 #   heldout-google.tfrecords    2000 images, the 152 held-out Google Fonts families (a821915), where
 #                               `make aocr-google-fonts` fetched them (AOCR_GOOGLE_FONTS, default
 #                               OUT_DIR/../google-fonts; Fontsource's newest releases, so a later fetch
@@ -89,6 +92,10 @@ synth_at 97d588c 1000 "$out/heldout-photo.tfrecords" --held-out --backgrounds ph
 checkout 12b0c5e
 synth_at 12b0c5e 1000 "$out/heldout-photo14.tfrecords" --held-out --backgrounds photo --max-prediction 24 \
   --seed 9005
+checkout 2f96c00
+synth_at 2f96c00 1000 "$out/heldout-effects.tfrecords" --held-out --max-prediction 24 --seed 9006 \
+  --text-effects 1
+synth_at 2f96c00 1000 "$out/heldout-effects-none.tfrecords" --held-out --max-prediction 24 --seed 9006
 google=${AOCR_GOOGLE_FONTS:-$out/../google-fonts}
 if [ -f "$google/google-fonts.json" ]; then
   mkdir -p "$tmp/a821915/src"
