@@ -56,8 +56,8 @@ MAX_BLUR = 2.2
 # What is drawn with the letters, for the words that get an effect (SynthOptions.text_effects): an outline
 # in a contrasting colour (captions, memes, signs: white or yellow letters edged in black), a drop shadow,
 # an underline (links, documents) and a line struck through. The step-273532 model, trained without them,
-# read 96.7% of 300 held-out words drawn plainly, and of the same words outlined 32.7%, struck through
-# 78.3%, underlined 90.7%, shadowed 94.7% (docs/aocr.md, "Text effects"). Weights, in that order.
+# read 74.1% of 1000 held-out words and 57.8% of the same words drawn with them (outlined 55.5%, struck
+# through 51.6%; benchmarks/aocr_text_effects.py, docs/aocr.md "Text effects"). Weights, in that order.
 TEXT_EFFECTS = ("outline", "shadow", "underline", "strike")
 TEXT_EFFECT_WEIGHTS = (0.4, 0.2, 0.25, 0.15)
 
