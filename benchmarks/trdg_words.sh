@@ -11,6 +11,10 @@
 #   TRDG_EFFECTS="-d 1 -do 0|-d 3 -do 2|-stw 1 -stf #7f7f7f|-tc #1010c0,#c01010" sh benchmarks/trdg_words.sh …
 #       (groups drawn with other trdg options, '|' between groups, instead of straight and skewed-blurred:
 #       these four are the sine waves, random distortion, strokes and colour that docs/aocr.md reports)
+#   TRDG_BACKGROUNDS="0 1 3" TRDG_EFFECTS="-stw 2 -stf #000000 -tc #ffffff|-stw 3 -stf #000000 -tc #ffd800|-stw 2 -stf #ffffff -tc #000000" \
+#     sh benchmarks/trdg_words.sh OUT.tfrecords 20
+#       (outlined words: white and yellow captions edged in black, black words edged in white; the
+#       trdg-outline set of docs/aocr.md, "Text effects")
 #   .venv/bin/ovconvert aocr test OUT.tfrecords --model-dir pretrained --engine openvino --log-path ''
 #
 # trdg pins libraries older than ovconvert's (Pillow < 10 for FreeTypeFont.getsize, numpy < 2), so it
