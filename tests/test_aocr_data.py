@@ -800,14 +800,14 @@ def test_outlines_and_shadows_are_drawn_under_the_whole_word_and_cut_no_ink():
     import numpy as np
     from PIL import ImageFont
 
-    from ovconvert.aocr import synth
+    from ovconvert.aocr import synth, text_effects
 
     font = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 40)
     word = synth._draw_text("outline", font, 0.0, np.random.default_rng(0), 40)
     ink = np.asarray(word, dtype=np.int64)
     for effect in ("outline", "shadow"):
         for seed in range(5):
-            grown, under = synth._edged(word, effect, 40, np.random.default_rng(seed))
+            grown, under = text_effects.edged(word, effect, 40, np.random.default_rng(seed))
             text, edge = np.asarray(grown, dtype=np.int64), np.asarray(under, dtype=np.int64)
             assert text.sum() == ink.sum() and text.shape == edge.shape
             if effect == "outline":  # all around every letter
@@ -815,7 +815,7 @@ def test_outlines_and_shadows_are_drawn_under_the_whole_word_and_cut_no_ink():
             else:  # below: the shadow's ink sits lower than the letters'
                 rows = np.arange(text.shape[0])[:, np.newaxis]
                 assert (edge * rows).sum() / edge.sum() > (text * rows).sum() / text.sum()
-    assert synth._edged(word, "underline", 40, np.random.default_rng(0)) == (word, None)
+    assert text_effects.edged(word, "underline", 40, np.random.default_rng(0)) == (word, None)
 
 
 def test_synth_rotates_and_blurs_some_words_as_far_as_trdg_options_do(monkeypatch):

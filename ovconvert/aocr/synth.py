@@ -25,6 +25,7 @@ from multiprocessing import get_context
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ovconvert.aocr import text_effects
 from ovconvert.aocr.config import IMAGE_HEIGHT
 
 log = logging.getLogger("ovconvert.aocr")
@@ -53,13 +54,6 @@ WARP_SHARE = 0.25
 # seven of the words rotated or blurred at all: trdg's `-k 12 -rk` and `-bl 2` (docs/aocr.md).
 MAX_ROTATION = 12.0
 MAX_BLUR = 2.2
-# What is drawn with the letters, for the words that get an effect (SynthOptions.text_effects): an outline
-# in a contrasting colour (captions, memes, signs: white or yellow letters edged in black), a drop shadow,
-# an underline (links, documents) and a line struck through. The step-273532 model, trained without them,
-# read 74.1% of 1000 held-out words and 57.8% of the same words drawn with them (outlined 55.5%, struck
-# through 51.6%; benchmarks/aocr_text_effects.py, docs/aocr.md "Text effects"). Weights, in that order.
-TEXT_EFFECTS = ("outline", "shadow", "underline", "strike")
-TEXT_EFFECT_WEIGHTS = (0.4, 0.2, 0.25, 0.15)
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class SynthOptions:
     even_lengths: float = 0.5
     # "pillow" (training data) or "imagemagick" (a renderer training never saw: synth_imagemagick.py).
     renderer: str = "pillow"
-    # Share of words drawn with one of TEXT_EFFECTS. Drawn from a generator of its own, so a set drawn with
+    # Share of words drawn with one of text_effects.TEXT_EFFECTS. Drawn from a generator of its own, so a set drawn with
     # the same seed and no effects has the same words, fonts and backgrounds image for image (and sets
     # drawn before effects existed are drawn as they were).
     text_effects: float = 0.0
@@ -401,51 +395,10 @@ def _readable_on(canvas: np.ndarray, alpha: np.ndarray, text: tuple, rng: np.ran
     return (grey, grey, grey)
 
 
-def _edged(mask: Image.Image, effect: str | None, size: int, rng: np.random.Generator) -> tuple:
-    """(the text layer, the layer drawn under it or None): for an outline, the letters grown by a few
-    pixels (the edge shows around them); for a shadow, the letters moved down and to one side, softened
-    now and then. The text layer grows by the edge's reach on each side, so no edge is cut."""
-    if effect not in ("outline", "shadow"):
-        return mask, None
-    if effect == "outline":
-        reach = max(1, round(size * rng.uniform(0.04, 0.1)))
-    else:
-        reach = max(1, round(size * rng.uniform(0.04, 0.12)))
-    grown = Image.new("L", (mask.width + 2 * reach, mask.height + 2 * reach), 0)
-    grown.paste(mask, (reach, reach))
-    if effect == "outline":
-        return grown, grown.filter(ImageFilter.MaxFilter(2 * reach + 1))
-    under = Image.new("L", grown.size, 0)
-    under.paste(mask, (reach + int(rng.choice([-1, 1])) * reach, 2 * reach))
-    if rng.random() < 0.4:
-        under = under.filter(ImageFilter.GaussianBlur(reach / 2))
-    return grown, under
-
-
-def _mean_colour(canvas: np.ndarray, weight: np.ndarray) -> tuple:
-    """The colour under `weight` (an [H,W,1] layer), as the eye sees what an edge falls on."""
-    total = max(float(weight.sum()), 1.0)
-    return tuple(float((canvas[:, :, channel] * weight[:, :, 0]).sum()) / total for channel in range(3))
-
-
-def _effect_colours(effect: str, text: tuple, background: tuple, rng: np.random.Generator) -> tuple:
-    """(text colour, the edge's colour) for an outline or a shadow: an outline dark around light letters and
-    light around dark ones, half the time as captions have it (white or yellow edged in black); a shadow
-    darker than what it falls on, or lighter on a dark ground."""
-    luminance = lambda colour: 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]  # noqa: E731
-    dark = tuple(int(v) for v in rng.integers(0, 50, size=3))
-    light = tuple(int(v) for v in rng.integers(205, 256, size=3))
-    if effect == "outline":
-        if rng.random() < 0.5:
-            return ((255, 255, 255) if rng.random() < 0.5 else (255, int(rng.integers(200, 240)), 0)), dark
-        return text, (dark if luminance(text) >= 128 else light)
-    return text, (dark if luminance(background) >= 100 else light)
-
-
 def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase: bool = True,
            background: str = "plain", photo_paths: tuple[str, ...] = (),
            effect: str | None = None, effect_rng: np.random.Generator | None = None) -> tuple[bytes, str, str | None]:
-    """One sample: (encoded image bytes, label, the photo drawn on or None). `effect` (one of TEXT_EFFECTS)
+    """One sample: (encoded image bytes, label, the photo drawn on or None). `effect` (text_effects.TEXT_EFFECTS)
     is drawn with `effect_rng`, so the rest of the image is what it would be without it."""
     drawn, label = _case_variants(word, rng, force_uppercase)
     size = int(rng.integers(12, 60))
@@ -468,7 +421,7 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         mask = mask.rotate(float(angle), resample=Image.BILINEAR, expand=True)
     if rng.random() < WARP_SHARE:
         mask = _warp(mask, rng)
-    mask, under = _edged(mask, effect, size, effect_rng)
+    mask, under = text_effects.edged(mask, effect, size, effect_rng)
 
     text_colour, background_colour = _colours(rng)
     canvas, photo = _background(mask.size, background_colour, rng, background, photo_paths)
@@ -477,8 +430,8 @@ def render(word: str, font_path: str, rng: np.random.Generator, force_uppercase:
         text_colour = _readable_on(canvas, alpha, text_colour, rng)
     if under is not None:
         edge = np.asarray(under, dtype=np.float32)[:, :, np.newaxis] / 255.0
-        ground = _mean_colour(canvas, edge)
-        text_colour, edge_colour = _effect_colours(effect, text_colour, ground, effect_rng)
+        ground = text_effects.mean_colour(canvas, edge)
+        text_colour, edge_colour = text_effects.colours(effect, text_colour, ground, effect_rng)
         if effect == "shadow":
             edge *= effect_rng.uniform(0.5, 1.0)
         canvas = canvas * (1 - edge) + np.asarray(edge_colour, dtype=np.float32) * edge
@@ -530,7 +483,7 @@ def sample(index: int, options: SynthOptions) -> tuple[bytes, str, str]:
     effect_rng = np.random.default_rng([options.seed, index, 1])
     effect = None
     if effect_rng.random() < options.text_effects:
-        effect = str(effect_rng.choice(TEXT_EFFECTS, p=TEXT_EFFECT_WEIGHTS))
+        effect = str(effect_rng.choice(text_effects.TEXT_EFFECTS, p=text_effects.TEXT_EFFECT_WEIGHTS))
     image, label, photo = render(word, font_path, rng, options.force_uppercase, background, options.photo_paths,
                                  effect, effect_rng)
     on_photo = f"photo={photo.rsplit('/', 1)[-1]} " if photo else ""

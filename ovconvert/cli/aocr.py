@@ -249,7 +249,7 @@ def add_arguments(parser) -> None:
                             "held-out sets; apt-get install imagemagick)")
     synth.add_argument("--text-effects", type=float, default=0.0, metavar="SHARE",
                        help="share of words drawn with an outline, a shadow, an underline or a line struck "
-                            "through (default 0; make aocr-data draws 0.3)")
+                            "through (default 0; make aocr-data draws 0.5)")
     synth.add_argument("-j", "--jobs", type=int, default=1, help="rendering processes (default 1)")
     synth.add_argument("--log-path", default="aocr.log")
     synth.set_defaults(aocr_handler=run_synth)
